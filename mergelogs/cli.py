@@ -1,0 +1,171 @@
+"""mergelogs: merge pen's file log with the web servers' logs, offline (spec/pen-0.34.md §5.5).
+
+The I/O shell around `mergelogs.merge`: opens the files (gzip transparently), writes the
+merged log to stdout, draws a progress bar when stderr is a terminal.  See docs/mergelogs.md.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import click
+
+from mergelogs.merge import Options, Stats, merge
+
+USAGE = """Usage: mergelogs -p penlog [-j jitter] \\
+        server1:logfile1 [server2:logfile2 ...]
+
+  -c                Do not use penlog cache
+  -d                Debugging (repeat for more)
+  -p penlog         Log file from pen
+  -j jitter         Jitter in seconds [600]
+  -t seconds        Timezone
+  server:logfile    Web server address and name of logfile
+"""
+PROGRESS_EVERY = 0.25     # seconds between redraws
+CHECK_LINES = 4096        # lines between clock reads
+
+
+@dataclass(slots=True)
+class Inputs:
+    """Every file opened, so the progress bar can add up how far each has been read."""
+
+    raws: list[io.FileIO] = field(default_factory=list)
+    total: int = 0
+
+    def open_text(self, path: str) -> io.TextIOWrapper:
+        """`path` as text, decompressed when it starts with gzip's magic bytes.
+
+        latin-1 maps every byte to one character and back, so lines come out byte for byte.
+        """
+        raw = io.FileIO(path, "r")
+        self.raws.append(raw)
+        self.total += os.fstat(raw.fileno()).st_size
+        head = os.pread(raw.fileno(), 2, 0)
+        stream: io.RawIOBase | gzip.GzipFile = raw
+        if head == b"\x1f\x8b":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        buffered = io.BufferedReader(stream, 1 << 20)  # type: ignore[arg-type]
+        return io.TextIOWrapper(buffered, encoding="latin-1", newline="")
+
+    def done(self) -> int:
+        n = 0
+        for raw in self.raws:
+            try:
+                n += raw.tell()
+            except (ValueError, OSError):   # closed: read to the end
+                n += 0
+        return n
+
+
+def split_server(arg: str) -> tuple[str, str]:
+    """`server:logfile`, split at the first ':' as C does; `[v6addr]:logfile` also works."""
+    if arg.startswith("[") and "]:" in arg:
+        label, _, path = arg[1:].partition("]:")
+        return label, path
+    label, sep, path = arg.partition(":")
+    if not sep:
+        raise click.ClickException(f"Bogus server '{arg}': expected server:logfile")
+    return label, path
+
+
+def _bar(done: int, total: int, lines: int, started: float) -> str:
+    frac = min(1.0, done / total) if total else 1.0
+    width = 30
+    full = int(frac * width)
+    rate = lines / max(1e-6, time.monotonic() - started)
+    return (f"\r[{'#' * full}{'.' * (width - full)}] {frac * 100:5.1f}% "
+            f"{done / 1e6:,.0f}/{total / 1e6:,.0f} MB {rate:,.0f} lines/s ")
+
+
+def _write(out: Iterator[str], sink: io.TextIOWrapper, inputs: Inputs, progress: bool) -> int:
+    lines = 0
+    started = last = time.monotonic()
+    if not progress:
+        for line in out:
+            sink.write(line)
+            lines += 1
+        return lines
+    for line in out:
+        sink.write(line)
+        lines += 1
+        if lines % CHECK_LINES == 0:
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY:
+                last = now
+                sys.stderr.write(_bar(inputs.done(), inputs.total, lines, started))
+                sys.stderr.flush()
+    sys.stderr.write(_bar(inputs.total, inputs.total, lines, started) + "\n")
+    return lines
+
+
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.option("-p", "penlog", metavar="PENLOG", help="Log file from pen (pen -l FILE).")
+@click.option("-c", "nocache", is_flag=True, help="Do not use the penlog cache (rescan pen's log for every line).")
+@click.option("-d", "debug", count=True, help="Debugging (repeat for more): statistics on stderr.")
+@click.option("-j", "jitter", type=int, default=600, show_default=True,
+              help="Seconds around a web line's time searched in pen's log.")
+@click.option("-t", "tz", type=int, default=0, help="Seconds subtracted from pen's timestamps.")
+@click.option("-a", "ignored", hidden=True, help="Accepted and ignored, as in C.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: only when stderr is a terminal).")
+@click.argument("servers", nargs=-1)
+def main(penlog: str | None, nocache: bool, debug: int, jitter: int, tz: int,
+         ignored: str | None, progress: bool | None, servers: tuple[str, ...]) -> None:
+    """Merge pen's log with web server logs: SERVER:LOGFILE ...  (gzip files are read too).
+
+    Writes each web server line, oldest first, with the balancer's address replaced by the
+    real client's.
+    """
+    if not servers:
+        click.echo(USAGE, nl=False)
+        sys.exit(0)
+    if penlog is None:
+        raise click.ClickException("no pen log given (-p PENLOG)")
+    pairs = [split_server(a) for a in servers]
+    inputs = Inputs()
+    try:
+        pen_file = inputs.open_text(penlog)
+    except OSError as err:
+        raise click.ClickException(f"cannot read pen log '{penlog}': {err.strerror}") from None
+    web = []
+    for label, path in pairs:
+        try:
+            web.append((label, inputs.open_text(path)))
+        except OSError as err:
+            raise click.ClickException(f"Can't open logfile '{path}': {err.strerror}") from None
+    opts = Options(jitter=jitter, tz=tz, cache=not nocache)
+    first = [True]
+
+    def pen_lines() -> io.TextIOWrapper:
+        if first[0]:
+            first[0] = False
+            return pen_file
+        pen_file.seek(0)
+        return pen_file
+
+    stats = Stats()
+    sink = io.TextIOWrapper(sys.stdout.buffer, encoding="latin-1", newline="",
+                            write_through=False)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    try:
+        _write(merge(pen_lines, web, opts, stats), sink, inputs, progress)
+        sink.flush()
+    except BrokenPipeError:
+        sys.stderr.close()
+        os._exit(0)
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise click.ClickException(f"reading the logs failed: {err}") from None
+    if stats.unparsed:
+        click.echo(f"mergelogs: {stats.unparsed} line(s) could not be parsed and were passed"
+                   " through unchanged", err=True)
+    if debug:
+        click.echo(f"mergelogs: {stats.web_lines} web lines: {stats.matched_conn} matched by"
+                   f" connection, {stats.matched_request} by request, {stats.unmatched}"
+                   f" unmatched; {stats.bogus_pen} bogus pen lines", err=True)

@@ -1,0 +1,105 @@
+"""The client table: pen's memory of which server each client used (spec/pen-0.34.md §2.2).
+
+Keyed by client IP only (not port), `-c` slots, least recently used slot evicted.  C pen scanned
+the whole table per connection; here lookup and eviction are O(1) (a dict from address to slot
+and an ordered recency list).  Slots keep C's numbering, so `recent` lists them in slot order.
+
+Tracking time (-T) really expires: a client whose last connect is more than T seconds old is a
+new client again.  C pen only forgot a slot when another client's scan passed it (§2.2), so a
+returning client kept its server however long it was away.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from pen.core.servers import NO_SERVER
+
+UNIX_CLIENT = ""   # every unix-socket client shares one slot, as in C pen
+
+
+@dataclass(slots=True)
+class Client:
+    slot: int
+    address: str
+    last: float = 0.0          # time of the last connect
+    server: int = NO_SERVER    # the tracked server
+    connects: int = 0
+    csx: int = 0               # bytes sent to the client
+    crx: int = 0               # bytes received from the client
+
+    def reset(self, address: str) -> None:
+        self.address, self.server, self.connects, self.csx, self.crx = address, NO_SERVER, 0, 0, 0
+
+
+class ClientTable:
+    __slots__ = ("slots", "by_address", "recency", "size", "free")
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.slots: list[Client | None] = [None] * self.size
+        self.by_address: dict[str, Client] = {}
+        self.recency: OrderedDict[int, None] = OrderedDict()   # slot numbers, oldest first
+        self.free: list[int] = list(range(self.size - 1, -1, -1))  # lowest slot last (pop)
+
+    def __len__(self) -> int:
+        return len(self.by_address)
+
+    def grow(self, size: int) -> int:
+        """`clients_max N`: the table only grows (C pen semantics)."""
+        if size > self.size:
+            self.slots.extend([None] * (size - self.size))
+            self.free[:0] = range(size - 1, self.size - 1, -1)
+            self.size = size
+        return self.size
+
+    def store(self, address: str, now: float, tracking: float) -> Client:
+        """Find or allocate the client's slot and count the connect (C's store_client)."""
+        client = self.by_address.get(address)
+        if client is not None:
+            if tracking > 0 and client.last + tracking < now:
+                client.reset(address)      # tracking expired: a fresh choice
+            self.recency.move_to_end(client.slot)
+        else:
+            client = self._allocate(address)
+        client.last = now
+        client.connects += 1
+        return client
+
+    def _allocate(self, address: str) -> Client:
+        if self.free:
+            slot = self.free.pop()
+            client = Client(slot, address)
+            self.slots[slot] = client
+        else:
+            slot, _ = self.recency.popitem(last=False)
+            client = self.slots[slot]
+            assert client is not None
+            del self.by_address[client.address]
+            client.reset(address)
+        self.by_address[address] = client
+        self.recency[slot] = None
+        return client
+
+    def get(self, address: str) -> Client | None:
+        return self.by_address.get(address)
+
+    def forget(self, address: str) -> None:
+        client = self.by_address.pop(address, None)
+        if client is not None:
+            self.slots[client.slot] = None
+            self.recency.pop(client.slot, None)
+            self.free.append(client.slot)
+
+    def recent(self, now: float, seconds: float) -> list[Client]:
+        """Clients whose last connect was within `seconds`, in slot order (penctl `recent`)."""
+        return [c for c in self.slots if c is not None and c.last and now - c.last <= seconds]
+
+    def active(self) -> list[Client]:
+        return [c for c in self.slots if c is not None]
+
+    def untrack_server(self, index: int) -> None:
+        """Forget every client's tie to a server that is being removed or re-addressed."""
+        for client in self.by_address.values():
+            if client.server == index:
+                client.server = NO_SERVER

@@ -1,0 +1,110 @@
+"""The server table (spec/pen-0.34.md §2.1, §2.7, §2.9, §2.10).
+
+Two hidden slots sit beside the real servers: the emergency server (-e) and the abuse server
+(-B).  A server is *blacklisted* while `now - status < blacklist_time`, as in C pen, so a change
+of the blacklist time applies retroactively and `server N blacklist T` sets
+`status = now + T - blacklist_time`.  Time is whatever clock the caller feeds (monotonic).
+"""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+NO_SERVER = -3
+EMERGENCY = -1
+ABUSE = -2
+DROP = -4          # the client is denied and there is no abuse server: close it
+MAX_SERVERS = 4096  # `server N` beyond this is refused (C pen allocated gigabytes, §10.3)
+
+NEVER = float("-inf")
+
+
+@dataclass(slots=True)
+class Server:
+    index: int
+    family: int = 0                       # 0 = unset, socket.AF_INET / AF_INET6 / AF_UNIX
+    host: str = ""                        # address text, or the unix path
+    port: int = 0
+    sockaddr: tuple | str | None = None   # what connect() takes
+    maxc: int = 0
+    hard: int = 0
+    weight: int = 0
+    prio: int = 0
+    acl: int = 0
+    status: float = NEVER                 # C pen's `status`: time of the last failure
+    c: int = 0                            # established connections
+    pending: int = 0                      # connects in progress
+    sx: int = 0                           # bytes read from clients for this server
+    rx: int = 0                           # bytes read from this server
+    total: int = 0                        # connections ever established
+    failures: int = 0                     # connect failures and timeouts
+    drain: bool = False                   # no new clients (pen-ha extension)
+
+    @property
+    def configured(self) -> bool:
+        return self.family != 0 and self.sockaddr is not None
+
+    def has_address(self) -> bool:
+        """False for the "removed" idiom: address 0.0.0.0 / :: / unset (§2.1).
+
+        C pen forgot this check for server 0; here it holds for every server.
+        """
+        return self.configured and self.host not in ("0.0.0.0", "::") and self.port != 0
+
+    def blacklisted(self, now: float, blacklist_time: float) -> bool:
+        return now - self.status < blacklist_time
+
+    def blacklist_left(self, now: float, blacklist_time: float) -> float:
+        return max(0.0, self.status + blacklist_time - now)
+
+    def load(self) -> int:
+        """Connections counted against the limits: established plus in progress.
+
+        C pen counted only established ones, so bursts overshot the limits (§2.9, §10.2).
+        """
+        return self.c + self.pending
+
+    def address_text(self) -> str:
+        """The `addr` field of `servers`; C's text for a never-configured slot (§3.5)."""
+        if self.family == 0:
+            return "(unknown address family 0"
+        return self.host
+
+    def set_address(self, family: int, host: str, port: int, sockaddr: tuple | str) -> None:
+        self.family, self.host, self.port, self.sockaddr = family, host, port, sockaddr
+
+    def reset_limits(self, maxc: int, hard: int, weight: int, prio: int) -> None:
+        self.maxc, self.hard, self.weight, self.prio = maxc, hard, weight, prio
+
+
+@dataclass(slots=True)
+class ServerTable:
+    servers: list[Server] = field(default_factory=list)
+    emergency: Server | None = None
+    abuse: Server | None = None
+
+    def __len__(self) -> int:
+        return len(self.servers)
+
+    def get(self, index: int) -> Server | None:
+        if index >= 0:
+            return self.servers[index] if index < len(self.servers) else None
+        if index == EMERGENCY:
+            return self.emergency
+        if index == ABUSE:
+            return self.abuse
+        return None
+
+    def ensure(self, index: int) -> Server:
+        """Server `index`, creating it and every missing slot below it (penctl `server N`)."""
+        if not 0 <= index < MAX_SERVERS:
+            raise IndexError(f"server {index} out of range (0-{MAX_SERVERS - 1})")
+        while len(self.servers) <= index:
+            self.servers.append(Server(len(self.servers)))
+        return self.servers[index]
+
+
+def family_of(sockaddr: tuple | str) -> int:
+    if isinstance(sockaddr, str):
+        return socket.AF_UNIX
+    return socket.AF_INET6 if len(sockaddr) == 4 else socket.AF_INET

@@ -1,0 +1,22 @@
+"""The balancer's decision state: settings and the three tables, shared by selection and control."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pen.core.acl import Acls
+from pen.core.clients import ClientTable
+from pen.core.servers import ServerTable
+from pen.settings import Settings
+
+
+@dataclass(slots=True)
+class PenState:
+    settings: Settings
+    servers: ServerTable = field(default_factory=ServerTable)
+    acls: Acls = field(default_factory=Acls)
+    clients: ClientTable = field(init=False)
+    rr_last: int = 0           # round robin pointer; the first pick is server 1, as in C pen
+    current: int = 0           # the last server chosen (the status page's "current")
+
+    def __post_init__(self) -> None:
+        self.clients = ClientTable(self.settings.clients_max)

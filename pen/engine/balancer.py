@@ -1,0 +1,379 @@
+"""The balancer shell: accepts clients, asks the core which server, connects, fails over.
+
+Everything that decides lives in `pen.core`; this module only carries the decisions out on
+sockets and the reactor's clock (spec/architecture.md).  Public surface used by the control
+port and the CLI: `state`, `reactor`, `conns`, `open_listener`, `relisten`, `set_log`,
+`close_connection`, `socket_owner`, `apply_server_spec`, `run`, `shutdown`.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from typing import Callable
+
+from pen.core import accesslog, selection
+from pen.core.addr import parse_listen, parse_server
+from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
+from pen.core.state import PenState
+from pen.engine import listener as listeners
+from pen.engine.conn import Conn, connect_error
+from pen.engine.logsink import LogSink, open_logsink
+from pen.engine.reactor import EPOLLIN, Reactor
+from pen.resolve import resolve_endpoint
+
+log = logging.getLogger("pen")
+
+_NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class Balancer:
+    def __init__(self, state: PenState) -> None:
+        self.state = state
+        self.reactor = Reactor(max_wait=1.0)
+        self.conns: list[Conn | None] = [None] * state.settings.conn_max
+        self.free_slots: list[int] = list(range(state.settings.conn_max - 1, -1, -1))
+        self.nconns = 0
+        self.pending = 0
+        self.listen_sock: socket.socket | None = None
+        self.listen_text: str | None = None
+        self.listen_port = ""
+        self.accepting = False
+        self.logsink: LogSink | None = None
+        self.udp = None                      # pen.engine.udp.UdpBalancer in -U mode
+        self.started = time.time()
+        self.mono_offset = time.time() - time.monotonic()   # monotonic -> wall clock
+        self.on_exit: list[Callable[[], None]] = []
+        self.connections_total = 0
+        self.refused_total = 0
+        self.reactor.every(1.0, self.housekeeping)
+
+    # -- listener ---------------------------------------------------------------------------
+    def open_listener(self, text: str, sock: socket.socket | None = None) -> None:
+        """Listen on `text` (C syntax) or adopt an already bound socket (socket activation)."""
+        s = self.state.settings
+        endpoint = parse_listen(text)
+        if sock is None:
+            sock = listeners.open_listener(endpoint, udp=s.udp, backlog=s.backlog)
+        self.close_listener()
+        self.listen_sock = sock
+        self.listen_text = text
+        self.listen_port = "" if endpoint.unix else str(listeners.bound_port(sock))
+        if s.udp:
+            from pen.engine.udp import UdpBalancer
+            self.udp = UdpBalancer(self, sock)
+        else:
+            self.reactor.add(sock.fileno(), 0, self.on_accept)
+            self.accepting = False
+            self.resume_accept()
+
+    def close_listener(self) -> None:
+        if self.listen_sock is not None:
+            if self.udp is not None:
+                self.udp.close()
+                self.udp = None
+            self.reactor.remove(self.listen_sock.fileno())
+            self.listen_sock.close()
+            self.listen_sock = None
+
+    def relisten(self, text: str) -> str:
+        """penctl `listen ADDR`: move the listener; on error keep the old one."""
+        old_sock, old_text = self.listen_sock, self.listen_text
+        endpoint = parse_listen(text)
+        sock = listeners.open_listener(endpoint, udp=self.state.settings.udp,
+                                       backlog=self.state.settings.backlog)
+        if old_sock is not None:
+            self.close_listener()
+        self.open_listener(text, sock)
+        log.info("listening on %s (was %s)", text, old_text)
+        return text
+
+    def pause_accept(self) -> None:
+        if self.accepting and self.listen_sock is not None and self.udp is None:
+            self.accepting = False
+            self.reactor.set_mask(self.listen_sock.fileno(), 0)
+
+    def resume_accept(self) -> None:
+        s = self.state.settings
+        if (not self.accepting and self.listen_sock is not None and self.udp is None
+                and self.nconns < s.conn_max and self.pending < s.pending_max):
+            self.accepting = True
+            self.reactor.set_mask(self.listen_sock.fileno(), EPOLLIN)
+
+    def on_accept(self, ev: int) -> None:
+        s = self.state.settings
+        lsock = self.listen_sock
+        for _ in range(s.multi_accept):
+            if self.nconns >= s.conn_max or self.pending >= s.pending_max:
+                self.pause_accept()
+                return
+            try:
+                sock, addr = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: stop accepting for a moment instead of spinning.
+                    log.warning("accept: %s; pausing accepts for 0.1 s", e.strerror)
+                    self.pause_accept()
+                    self.reactor.call_later(0.1, self.resume_accept)
+                    return
+                if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                    continue
+                raise
+            self.new_connection(sock, addr)
+
+    # -- a new client ------------------------------------------------------------------------
+    def new_connection(self, sock: socket.socket, addr: tuple | str) -> None:
+        st = self.state
+        s = st.settings
+        now = self.reactor.now
+        sock.setblocking(False)
+        if isinstance(addr, tuple):
+            host, port = addr[0], addr[1]
+            sock.setsockopt(*_NODELAY)     # always: latency matters more than segment count
+        else:
+            host, port = "", 0
+        self.connections_total += 1
+        client = st.clients.store(host, now, s.tracking)
+        who = selection.ClientAddr(host, port)
+        initial, first = selection.choose(st, client, who, now)
+        index = self.free_slots.pop()
+        conn = Conn(self, index, sock, client, who, initial)
+        self.conns[index] = conn
+        self.nconns += 1
+        if s.dummy:
+            self._serve_dummy(conn)
+            return
+        if self.logsink is not None or s.http:
+            from pen.core.httphead import RequestRewriter
+            proto = "https" if s.ssl_cert else "http"
+            conn.rewriter = RequestRewriter(host or "unix", proto, rewrite=s.http)
+        if initial == DROP:
+            log.info("client %s denied by client_acl %d", host, s.client_acl)
+            self.refused_total += 1
+            conn.close()
+            return
+        self.connect(conn, first)
+
+    def connect(self, conn: Conn, index: int) -> None:
+        """Try servers from `index` on, failing over, until a connect starts or none is left."""
+        st = self.state
+        now = self.reactor.now
+        while True:
+            if index in (NO_SERVER, DROP):
+                log.info("no server for client %s; closing", conn.who.host or "unix")
+                self.refused_total += 1
+                conn.close()
+                return
+            srv = st.servers.get(index)
+            up, err = self._start_connect(srv)
+            if up is not None and err in (0, errno.EINPROGRESS, errno.EAGAIN):
+                conn.attach_upstream(up, index, srv)
+                selection.record_choice(st, conn.client, index)
+                if self.logsink is not None:
+                    conn.local_port = _local_port(up)
+                if err == 0:
+                    srv.c += 1
+                    srv.total += 1
+                    srv.status = float("-inf")
+                    conn.established()
+                else:
+                    srv.pending += 1
+                    self.pending += 1
+                    conn.timer = self.reactor.call_later(st.settings.timeout,
+                                                         lambda c=conn: self.connect_timeout(c))
+                    conn.update()
+                    if self.pending >= st.settings.pending_max:
+                        self.pause_accept()
+                return
+            self.blacklist(srv, index, now, f"connect failure ({os.strerror(err)})")
+            index = selection.next_failover(st, index, conn.initial, conn.client, conn.who, now)
+
+    def _start_connect(self, srv: Server) -> tuple[socket.socket | None, int]:
+        s = self.state.settings
+        try:
+            up = socket.socket(srv.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError as e:
+            return None, e.errno or errno.EMFILE
+        try:
+            if srv.family != socket.AF_UNIX:
+                up.setsockopt(*_NODELAY)
+                if s.keepalive:
+                    up.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                if s.source:
+                    up.bind((s.source, 0))
+            err = up.connect_ex(srv.sockaddr)
+        except OSError as e:
+            err = e.errno or errno.EIO
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            up.close()
+            return None, err
+        return up, err
+
+    def connect_event(self, conn: Conn) -> None:
+        """The upstream socket became writable (or failed) while connecting."""
+        err = connect_error(conn.up)
+        srv = conn.srv
+        srv.pending -= 1
+        self.pending -= 1
+        if err == 0:
+            srv.c += 1
+            srv.total += 1
+            conn.established()
+        else:
+            self._connect_failed(conn, os.strerror(err))
+        self.resume_accept()
+
+    def connect_timeout(self, conn: Conn) -> None:
+        if conn.closed or conn.connected:
+            return
+        conn.timer = None
+        conn.srv.pending -= 1
+        self.pending -= 1
+        self._connect_failed(conn, "connect timeout")
+        self.resume_accept()
+
+    def _connect_failed(self, conn: Conn, why: str) -> None:
+        now = self.reactor.now
+        index = conn.server
+        self.blacklist(conn.srv, index, now, why)
+        conn.detach_upstream()
+        nxt = selection.next_failover(self.state, index, conn.initial, conn.client, conn.who, now)
+        self.connect(conn, nxt)
+
+    def blacklist(self, srv: Server | None, index: int, now: float, why: str) -> None:
+        if srv is None:
+            return
+        srv.failures += 1
+        if index >= 0 or index == EMERGENCY or index == ABUSE:
+            srv.status = now
+            log.info("blacklisting server %d because of %s", index, why)
+
+    def connection_closed(self, conn: Conn, was_connected: bool, was_pending: bool) -> None:
+        if conn.srv is not None:
+            if was_connected:
+                conn.srv.c -= 1
+            elif was_pending:
+                conn.srv.pending -= 1
+                self.pending -= 1
+        self.conns[conn.index] = None
+        self.free_slots.append(conn.index)
+        self.nconns -= 1
+        self.resume_accept()
+
+    def _serve_dummy(self, conn: Conn) -> None:
+        """penctl `dummy`: pen itself answers every request (§3.4)."""
+        from pen.engine.dummy import serve_dummy
+        serve_dummy(conn)
+
+    # -- access log -----------------------------------------------------------------------------
+    def set_log(self, target: str | None) -> None:
+        if self.logsink is not None:
+            self.logsink.close()
+            self.logsink = None
+        self.state.settings.logfile = target
+        if target:
+            self.logsink = open_logsink(target)
+
+    def reopen_log(self) -> None:
+        if self.logsink is not None:
+            self.logsink.reopen()
+
+    def log_request(self, conn: Conn, chunk: bytes) -> None:
+        self.log_request_for(conn.who, conn.srv, conn.local_port, chunk)
+
+    def log_request_for(self, who: selection.ClientAddr, srv: Server | None, local_port: int,
+                        chunk: bytes) -> None:
+        entry = accesslog.PenEntry(
+            client=who.host or "unix", client_port=who.port,
+            server=srv.host if srv is not None else "", server_port=srv.port if srv else 0,
+            local_port=local_port, epoch=int(time.time()),
+            request=accesslog.request_text(chunk))
+        self.logsink.write(entry)
+        if self.state.settings.debug >= 3:
+            log.debug("%s", accesslog.file_line(entry).rstrip("\n"))
+
+    # -- control-port helpers -------------------------------------------------------------------
+    def apply_server_spec(self, index: int, text: str) -> Server:
+        """Set server `index` from a command-line spec (resets its limits, as C does)."""
+        spec = parse_server(text, self.listen_port_for_specs())
+        family, host, port, sockaddr = resolve_endpoint(spec.endpoint, udp=self.state.settings.udp)
+        srv = self.state.servers.ensure(index) if index >= 0 else Server(index)
+        srv.set_address(family, host, port, sockaddr)
+        srv.reset_limits(spec.maxc, spec.hard, spec.weight, spec.prio)
+        return srv
+
+    def listen_port_for_specs(self) -> str:
+        if self.listen_port:
+            return self.listen_port
+        text = self.state.settings.listen
+        if text and "/" not in text:
+            return parse_listen(text).port
+        return ""
+
+    def close_connection(self, index: int) -> bool:
+        if not 0 <= index < len(self.conns):
+            return False
+        conn = self.conns[index]
+        if conn is not None:
+            conn.close()
+        return True
+
+    def socket_owner(self, fd: int) -> int:
+        for conn in self.conns:
+            if conn is not None and fd in (conn.dfd, conn.ufd):
+                return conn.index
+        return -1
+
+    def grow_conn_max(self, n: int) -> int:
+        s = self.state.settings
+        if n > s.conn_max:
+            self.conns.extend([None] * (n - s.conn_max))
+            self.free_slots[:0] = range(n - 1, s.conn_max - 1, -1)
+            s.conn_max = n
+            self.resume_accept()
+        return s.conn_max
+
+    def wall(self, mono: float) -> float:
+        return mono + self.mono_offset
+
+    # -- periodic work ----------------------------------------------------------------------------
+    def housekeeping(self) -> None:
+        s = self.state.settings
+        now = self.reactor.now
+        if s.idle_timeout > 0:
+            limit = now - s.idle_timeout
+            for conn in self.conns:
+                if conn is not None and conn.connected and conn.last < limit:
+                    log.info("closing idle connection %d", conn.index)
+                    conn.close()
+        if self.udp is not None:
+            self.udp.expire(now)
+        self.resume_accept()
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.reactor.run()
+
+    def shutdown(self) -> None:
+        """SIGTERM: close everything (§7)."""
+        self.reactor.stop()
+        for conn in list(self.conns):
+            if conn is not None:
+                conn.close()
+        self.close_listener()
+        if self.logsink is not None:
+            self.logsink.close()
+        for hook in self.on_exit:
+            hook()
+
+
+def _local_port(sock: socket.socket) -> int:
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return 0
+    return name[1] if isinstance(name, tuple) else 0

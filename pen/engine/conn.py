@@ -1,0 +1,287 @@
+"""One proxied TCP (or unix) connection: connect, forward both ways, half-close, close.
+
+Level-triggered epoll.  Each side is read only while the other side has nothing pending
+(back-pressure, as in C pen §2.12), written only while something is pending.  Readable data
+is always drained before a HUP is acted on (C pen 0.34.1 lost responses there, §2.12), and EOF
+on one side becomes shutdown(SHUT_WR) on the other, so half-closed streams lose nothing.
+A reset on one side is passed on as a reset on the other (SO_LINGER 0), so a client never
+mistakes a broken transfer for a complete one.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from typing import TYPE_CHECKING
+
+from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Timer
+
+if TYPE_CHECKING:
+    from pen.core.clients import Client
+    from pen.core.httphead import RequestRewriter
+    from pen.core.selection import ClientAddr
+    from pen.core.servers import Server
+    from pen.engine.balancer import Balancer
+
+BUFSIZE = 256 * 1024
+_buffer = bytearray(BUFSIZE)
+_view = memoryview(_buffer)
+_LINGER0 = struct.pack("ii", 1, 0)
+
+# C pen's connection states (§2.1), shown by `connection N`.
+CS_IN_PROGRESS = 1
+CS_CONNECTED = 2
+
+
+class Conn:
+    __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "client", "who", "initial",
+                 "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
+                 "timer", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
+                 "reactor", "opened")
+
+    def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
+                 who: ClientAddr, initial: int) -> None:
+        self.bal = bal
+        self.reactor = bal.reactor
+        self.index = index
+        self.down = down
+        self.dfd = down.fileno()
+        self.up: socket.socket | None = None
+        self.ufd = -1
+        self.client = client
+        self.who = who
+        self.initial = initial
+        self.server = initial
+        self.srv: Server | None = None
+        self.connected = False
+        self.to_up: bytes | None = None
+        self.to_down: bytes | None = None
+        self.down_eof = False
+        self.up_eof = False
+        self.timer: Timer | None = None
+        self.last = self.opened = bal.reactor.now
+        self.rewriter: RequestRewriter | None = None
+        self.closed = False
+        self.local_port = 0
+        self.down_mask = 0
+        self.up_mask = 0
+        self.reactor.add(self.dfd, 0, self.on_down)
+
+    # -- state shown by `connection N` ---------------------------------------------------------
+    @property
+    def state(self) -> int:
+        return CS_CONNECTED if self.connected else CS_IN_PROGRESS
+
+    # -- connecting (driven by Balancer.connect) -----------------------------------------------
+    def attach_upstream(self, up: socket.socket, index: int, srv: Server) -> None:
+        self.up, self.ufd, self.server, self.srv = up, up.fileno(), index, srv
+        self.reactor.add(self.ufd, 0, self.on_up)
+
+    def detach_upstream(self) -> None:
+        if self.up is not None:
+            self.reactor.remove(self.ufd)
+            self.up.close()
+            self.up, self.ufd, self.up_mask = None, -1, 0
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def established(self) -> None:
+        """The upstream connect completed: start forwarding."""
+        self.connected = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.update()
+
+    # -- events --------------------------------------------------------------------------------
+    def on_down(self, ev: int) -> None:
+        if ev & EPOLLOUT and self.to_down is not None:
+            self.flush(True)
+            if self.closed:
+                return
+        if ev & (EPOLLIN | EPOLLHUP | EPOLLERR) and self.down_mask & EPOLLIN:
+            self.read_down()
+
+    def on_up(self, ev: int) -> None:
+        if not self.connected:
+            self.bal.connect_event(self)
+            return
+        if ev & EPOLLOUT and self.to_up is not None:
+            self.flush(False)
+            if self.closed:
+                return
+        if ev & (EPOLLIN | EPOLLHUP | EPOLLERR) and self.up_mask & EPOLLIN:
+            self.read_up()
+
+    def read_down(self) -> None:
+        """Client -> server."""
+        try:
+            n = self.down.recv_into(_buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(reset_client=False)
+            return
+        self.last = self.reactor.now
+        if n == 0:
+            self.down_eof = True
+            if self.rewriter is not None:
+                held = self.rewriter.flush()
+                if held:
+                    self.send_up(held)
+                    if self.closed:
+                        return
+            self.after_eof()
+            return
+        self.client.crx += n
+        if self.rewriter is not None:
+            data, lines = self.rewriter.feed(bytes(_view[:n]))
+            if lines:
+                for line in lines:
+                    self.bal.log_request(self, line)
+            elif self.rewriter.passthrough() and self.bal.logsink is not None:
+                self.bal.log_request(self, bytes(_view[:n]))
+            if not data:
+                return
+        else:
+            data = _view[:n]
+            if self.bal.logsink is not None:
+                self.bal.log_request(self, bytes(data))
+        self.srv.sx += len(data)
+        self.send_up(data)
+
+    def send_up(self, data: bytes | memoryview) -> None:
+        try:
+            sent = self.up.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.abort(reset_client=True)
+            return
+        if sent < len(data):
+            self.to_up = bytes(data[sent:])
+            self.update()
+
+    def read_up(self) -> None:
+        """Server -> client."""
+        try:
+            n = self.up.recv_into(_buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(reset_client=True)
+            return
+        self.last = self.reactor.now
+        if n == 0:
+            self.up_eof = True
+            self.after_eof()
+            return
+        self.srv.rx += n
+        self.client.csx += n
+        data = _view[:n]
+        try:
+            sent = self.down.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.abort(reset_client=False)
+            return
+        if sent < n:
+            self.to_down = bytes(data[sent:])
+            self.update()
+
+    def flush(self, towards_client: bool) -> None:
+        """Send what is pending towards one side; on completion resume reading the other."""
+        sock = self.down if towards_client else self.up
+        pending = self.to_down if towards_client else self.to_up
+        try:
+            sent = sock.send(pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(reset_client=not towards_client)
+            return
+        rest = pending[sent:] if sent < len(pending) else None
+        if towards_client:
+            self.to_down = rest
+        else:
+            self.to_up = rest
+        if rest is None:
+            self.after_eof() if (self.down_eof or self.up_eof) else self.update()
+
+    # -- closing -------------------------------------------------------------------------------
+    def after_eof(self) -> None:
+        """Pass EOFs on once their side's pending data is out; close when both are done."""
+        fast = self.bal.state.settings.tcp_fastclose
+        if self.down_eof and self.to_up is None:
+            if fast in ("down", "both"):
+                self.close()
+                return
+            self._shutdown(self.up)
+        if self.up_eof and self.to_down is None:
+            if fast in ("up", "both"):
+                self.close()
+                return
+            self._shutdown(self.down)
+        if self.down_eof and self.up_eof and self.to_up is None and self.to_down is None:
+            self.close()
+        else:
+            self.update()
+
+    @staticmethod
+    def _shutdown(sock: socket.socket | None) -> None:
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def abort(self, reset_client: bool) -> None:
+        """An error on one side: reset the other so the peer knows the stream is broken."""
+        other = self.down if reset_client else self.up
+        if other is not None:
+            try:
+                other.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+            except OSError:
+                pass
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.reactor.remove(self.dfd)
+        self.down.close()
+        was_connected = self.connected
+        was_pending = not self.connected and self.up is not None
+        self.detach_upstream()
+        self.bal.connection_closed(self, was_connected, was_pending)
+
+    # -- interest masks ------------------------------------------------------------------------
+    def update(self) -> None:
+        if self.closed:
+            return
+        if self.connected:
+            dm = EPOLLIN if not self.down_eof and self.to_up is None else 0
+            if self.to_down is not None:
+                dm |= EPOLLOUT
+            um = EPOLLIN if not self.up_eof and self.to_down is None else 0
+            if self.to_up is not None:
+                um |= EPOLLOUT
+        else:
+            dm, um = 0, EPOLLOUT
+        if dm != self.down_mask:
+            self.down_mask = dm
+            self.reactor.set_mask(self.dfd, dm)
+        if um != self.up_mask and self.up is not None:
+            self.up_mask = um
+            self.reactor.set_mask(self.ufd, um)
+
+
+def connect_error(sock: socket.socket) -> int:
+    """The outcome of a non-blocking connect (SO_ERROR)."""
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    except OSError as e:
+        return e.errno or errno.EIO

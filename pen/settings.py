@@ -1,0 +1,91 @@
+"""Every setting of pen, with C pen 0.34.1's defaults (spec/pen-0.34.md §1.4, §1.5).
+
+The command line fills it in; penctl commands change it at run time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_BLACKLIST = 30
+DEFAULT_TIMEOUT = 3        # the man page says 5; the code (and we) use 3
+DEFAULT_CLIENTS = 2048
+DEFAULT_CONNS = 500
+DEFAULT_MULTI_ACCEPT = 100
+DEFAULT_BACKLOG = 500
+DEFAULT_PENDING_MAX = 100
+MIN_BACKLOG = 50
+
+
+@dataclass(slots=True)
+class Settings:
+    listen: str | None = None
+    server_specs: list[str] = field(default_factory=list)
+    # timers and sizes
+    blacklist: int = DEFAULT_BLACKLIST
+    timeout: int = DEFAULT_TIMEOUT
+    tracking: int = 0
+    clients_max: int = DEFAULT_CLIENTS
+    conn_max: int = DEFAULT_CONNS
+    multi_accept: int = DEFAULT_MULTI_ACCEPT
+    backlog: int = DEFAULT_BACKLOG
+    pending_max: int = DEFAULT_PENDING_MAX
+    idle_timeout: int = 0
+    # algorithm flags (mode)
+    hash: bool = False
+    roundrobin: bool = False
+    stubborn: bool = False
+    weight: bool = False
+    prio: bool = False
+    # data path
+    http: bool = False
+    udp: bool = False
+    tcp_fastclose: str = "off"      # off | up | down | both
+    tcp_nodelay: bool = False
+    keepalive: bool = False
+    transparent: bool = False
+    source: str | None = None
+    dummy: bool = False
+    # special servers
+    emergency: str | None = None
+    abuse: str | None = None
+    # ACL selections
+    client_acl: int = 0
+    control_acl: int = 0
+    tarpit_acl: int = -1
+    # process
+    debug: int = 0
+    ascii: bool = False
+    foreground: bool = False
+    pidfile: str | None = None
+    chroot: str | None = None
+    user: str | None = None
+    logfile: str | None = None
+    web_stats: str | None = None
+    control: str | None = None
+    config_file: str | None = None
+    commands: list[str] = field(default_factory=list)      # -o / -O, in order
+    exit_enabled: bool = False
+    use_poll: bool = False           # -P: accepted, the reactor is always epoll
+    abort_on_error: bool = False
+    # TLS (-E -K -G -A -R -L -Z and the ssl_* commands)
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    ssl_ca_file: str | None = None
+    ssl_ca_dir: str | None = None
+    ssl_require_client_cert: bool = False
+    ssl_protocol: str | None = None
+    ssl_compat: bool = False
+    ssl_ciphers: str | None = None
+    ssl_options: list[str] = field(default_factory=list)
+    ssl_sni_path: str | None = None
+    ssl_ocsp_response: str | None = None
+    ssl_client_renegotiation_interval: int = 3600
+    dsr_if: str | None = None
+    dsr_ip: str | None = None
+    control_socket_mode: int = 0o600
+
+    def mode_text(self) -> str:
+        """The `mode` reply (§3.4): `[no ]hash [no ]roundrobin [no ]stubborn [no ]weight [no ]prio`."""
+        flags = (("hash", self.hash), ("roundrobin", self.roundrobin),
+                 ("stubborn", self.stubborn), ("weight", self.weight), ("prio", self.prio))
+        return " ".join(name if on else f"no {name}" for name, on in flags)

@@ -1,0 +1,286 @@
+"""penlogd: merge pen's request entries with the web servers' log lines, live (spec/pen-0.34.md §5.4).
+
+The I/O shell: one UDP socket, a selectors loop, signals through a wakeup fd.  Every decision
+is `penlogd.matcher.Matcher`'s.  See docs/penlogd.md.
+"""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import click
+
+from pen.core.accesslog import is_pen_datagram, parse_datagram
+from penlogd.matcher import Matcher
+from penlogd.senders import DEFAULT_ALLOW, Senders, parse_networks
+
+log = logging.getLogger("penlogd")
+USAGE = """Usage:
+  penlogd [options] port
+
+  -d        debugging on
+  -f        stay in foreground
+  -j dir    run in chroot
+  -l file   write log to file
+  -b        unbuffer output (Testing Only!)
+  -n N      number of pen log entries to cache [1000]
+  -p file   write pid to file
+  -u user   run as alternative user
+"""
+MAX_DATAGRAM = 65535
+BATCH = 512          # datagrams read per wakeup before the output is flushed
+
+
+@dataclass(slots=True)
+class Output:
+    """The merged log: a file reopened on HUP (logrotate), or stdout."""
+
+    path: str | None
+    line_buffered: bool
+    fp: TextIO = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fp = self._open()
+
+    def _open(self) -> TextIO:
+        if self.path is None:
+            return open(sys.stdout.fileno(), "w", encoding="latin-1", errors="replace",
+                        closefd=False, buffering=1 if self.line_buffered else -1)
+        return open(self.path, "a", encoding="latin-1", errors="replace",
+                    buffering=1 if self.line_buffered else -1)
+
+    def write(self, lines: list[str]) -> None:
+        for line in lines:
+            self.fp.write(line + "\n")
+
+    def reopen(self) -> None:
+        self.fp.close()
+        self.fp = self._open()
+
+    def close(self) -> None:
+        self.fp.flush()
+        self.fp.close()
+
+
+@dataclass(slots=True)
+class Flags:
+    """Set by the signal handlers, acted on by the loop (HUP reopens, TERM flushes and stops)."""
+
+    hup: bool = False
+    stop: bool = False
+
+    def on_hup(self, _sig: int, _frame: object) -> None:
+        self.hup = True
+
+    def on_term(self, _sig: int, _frame: object) -> None:
+        self.stop = True
+
+
+@dataclass(slots=True)
+class Daemon:
+    sock: socket.socket
+    matcher: Matcher
+    senders: Senders
+    out: Output
+    flags: Flags
+
+    def on_datagram(self, data: bytes, addr: str) -> None:
+        if not self.senders.allowed(addr):
+            if self.senders.refuse(addr):
+                log.warning("ignoring datagram from %s (not an allowed sender, see --allow);"
+                            " %d so far", addr, self.senders.refused[addr])
+            return
+        now = time.monotonic()
+        if is_pen_datagram(data):
+            entry = parse_datagram(data)
+            if entry is None:
+                log.info("discarding bogus pen line %s", data[:200].decode("latin-1").rstrip())
+                return
+            self.out.write(self.matcher.add_pen(entry, now))
+            return
+        for line in data.decode("latin-1").split("\n"):
+            self.out.write(self.matcher.add_web(line, addr, now))
+
+    def read_batch(self) -> None:
+        for _ in range(BATCH):
+            try:
+                data, peer = self.sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as err:          # e.g. an ICMP error queued on the socket
+                log.debug("receive error: %s", err)
+                continue
+            self.on_datagram(data, peer[0])
+
+    def run(self, wakeup: socket.socket) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ, "sock")
+        sel.register(wakeup, selectors.EVENT_READ, "wake")
+        while not self.flags.stop:
+            deadline = self.matcher.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for key, _ in sel.select(timeout):
+                if key.data == "wake":
+                    try:
+                        wakeup.recv(512)
+                    except BlockingIOError:
+                        pass
+                else:
+                    self.read_batch()
+            self.out.write(self.matcher.expire(time.monotonic()))
+            if self.flags.hup:
+                self.flags.hup = False
+                log.debug("reopening log file %s", self.out.path)
+                self.out.reopen()
+            else:
+                self.out.fp.flush()   # a batch is done: never sit on lines (C loses them on a crash)
+        self.out.write(self.matcher.drain())
+        c = self.matcher.counters
+        log.debug("exit: %d pen entries, %d web lines (%d by connection, %d by request,"
+                  " %d unmatched, %d unparsed)", c.pen_entries, c.web_lines, c.matched_conn,
+                  c.matched_request, c.unmatched, c.unparsed)
+
+
+def _setup_logging(debug: int, foreground: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING
+    handler: logging.Handler
+    if foreground or not os.path.exists("/dev/log"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s penlogd: %(message)s"))
+    else:
+        handler = logging.handlers.SysLogHandler("/dev/log")
+        handler.setFormatter(logging.Formatter("penlogd: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+
+
+def _background() -> None:
+    """Detach like daemon(0, 0), but leave stdout alone: it may be the merged log."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 2)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], socket.SOCK_DGRAM)
+    if info[0] == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if opt is None:
+            continue
+        try:   # bursts of hundreds of requests must not overflow the default ~200 KiB
+            sock.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
+            break
+        except OSError:
+            continue
+    sock.bind(info[4])
+    sock.setblocking(False)
+    return sock
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"penlogd: {msg}", err=True)
+    sys.exit(1)
+
+
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.option("-d", "debug", count=True, help="Debugging on (repeat for more).")
+@click.option("-f", "foreground", is_flag=True, help="Stay in foreground.")
+@click.option("-b", "unbuffer", is_flag=True, help="Line-buffered output.")
+@click.option("-j", "jail", metavar="DIR", help="Run in chroot DIR.")
+@click.option("-l", "logfile", metavar="FILE", help="Write the merged log to FILE (default stdout).")
+@click.option("-n", "cache", type=int, default=1000, show_default=True,
+              help="Number of pen log entries to cache.")
+@click.option("-p", "pidfile", metavar="FILE", help="Write pid to FILE.")
+@click.option("-u", "user", metavar="USER", help="Run as alternative user.")
+@click.option("--listen", default="0.0.0.0", show_default=True,
+              help="Address to bind (C: always 0.0.0.0); '::' for IPv6 and IPv4.")
+@click.option("-a", "--allow", "allow", multiple=True, metavar="NET",
+              help="Accept datagrams from this address or network (repeatable; 'any' for "
+                   "everyone). Default: loopback only.")
+@click.option("--hold", type=float, default=1.0, show_default=True,
+              help="Seconds an unmatched web line waits for pen's entry (0: C's behaviour).")
+@click.option("--port-file", metavar="FILE", help="Write the bound UDP port to FILE (for port 0).")
+@click.argument("port", required=False)
+def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile: str | None,
+         cache: int, pidfile: str | None, user: str | None, listen: str, allow: tuple[str, ...],
+         hold: float, port_file: str | None, port: str | None) -> None:
+    """Receive pen's log entries and the web servers' log lines on UDP PORT, write the web
+    lines with the real client address.  PORT 0 picks a free port (see --port-file)."""
+    if port is None or not port.isdigit() or int(port) > 65535:
+        click.echo(USAGE, nl=False)
+        sys.exit(0)
+    if cache < 1:
+        _fail(f"-n must be at least 1, not {cache}")
+    try:
+        senders = Senders(parse_networks(allow or DEFAULT_ALLOW))
+    except ValueError as err:
+        _fail(str(err))
+    _setup_logging(debug, foreground)
+    pwd = None
+    if user:
+        import pwd as pwdmod
+        try:
+            pwd = pwdmod.getpwnam(user)
+        except KeyError:
+            _fail(f"Can't getpwnam({user})")
+    try:
+        sock = _bind(listen, int(port))
+    except OSError as err:
+        _fail(f"cannot bind UDP {listen}:{port}: {err}")
+    bound = sock.getsockname()[1]
+    if not foreground:
+        _background()
+    flags = Flags()
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+    signal.signal(signal.SIGHUP, flags.on_hup)
+    signal.signal(signal.SIGTERM, flags.on_term)
+    signal.signal(signal.SIGINT, flags.on_term)
+    if port_file:   # a test reading it knows the socket is bound and signals are handled
+        tmp = port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{bound}\n")
+        os.replace(tmp, port_file)
+    if jail:
+        os.chroot(jail)
+        os.chdir("/")
+    if pwd is not None:
+        os.setgid(pwd.pw_gid)
+        os.setuid(pwd.pw_uid)
+    try:
+        out = Output(logfile, unbuffer)
+    except OSError as err:
+        _fail(f"Can't open logfile {logfile}: {err}")
+    if pidfile:
+        with open(pidfile, "w") as f:
+            f.write(str(os.getpid()))
+    log.debug("listening on UDP %s:%d", listen, bound)
+    daemon = Daemon(sock, Matcher(capacity=cache, hold=max(0.0, hold)), senders, out, flags)
+    try:
+        daemon.run(wake_r)
+    finally:
+        out.close()
+        if pidfile:
+            try:
+                os.unlink(pidfile)
+            except OSError:
+                pass
+    sys.exit(0)

@@ -1,0 +1,199 @@
+"""penvrrp command line (docs/penvrrp.md).
+
+Option names follow keepalived's configuration keywords so an operator's habits carry
+over.  The command line either describes one instance by itself or, with ``-c FILE``,
+overrides the given settings in every instance of the file.  Everything is validated
+by penvrrp.core.config, so a bad option and a bad file line read the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import logging.handlers
+import os
+import sys
+from typing import Any
+
+import click
+
+from penvrrp.core import config
+from penvrrp.core.config import Config, ConfigError
+
+log = logging.getLogger("penvrrp")
+
+
+def _cli_instance(opts: dict[str, Any]) -> dict[str, Any]:
+    """Only what was given on the command line, keyed as in the TOML file."""
+    d: dict[str, Any] = {}
+    simple = {"name": "name", "interface": "interface", "vrid": "vrid", "priority": "priority",
+              "advert_int": "advert_int", "version": "version", "preempt_delay": "preempt_delay",
+              "unicast_src": "unicast_src", "auth_pass": "auth_pass", "notify": "notify",
+              "notify_master": "notify_master", "notify_backup": "notify_backup",
+              "notify_fault": "notify_fault", "notify_stop": "notify_stop",
+              "checksum_mode": "checksum_mode", "garp_repeat": "garp_repeat", "garp_delay": "garp_delay",
+              "garp_refresh": "garp_refresh"}
+    for opt, key in simple.items():
+        if opts.get(opt) is not None:
+            d[key] = opts[opt]
+    if opts["nopreempt"]:
+        d["preempt"] = False
+    if opts["vip"]:
+        d["vips"] = list(opts["vip"])
+    if opts["unicast_peer"]:
+        d["unicast_peers"] = list(opts["unicast_peer"])
+    probe = {"weight": opts["track_weight"], "interval": opts["track_interval"],
+             "rise": opts["track_rise"], "fall": opts["track_fall"]}
+    if opts["track_pen"]:
+        d["track_pen"] = [{"control": c, "listen": opts["track_pen_listen"], **probe} for c in opts["track_pen"]]
+    if opts["track_interface"]:
+        d["track_interface"] = [{"interface": i, "weight": opts["track_weight"]} for i in opts["track_interface"]]
+    if opts["track_script"]:
+        d["track_script"] = [{"command": c, **probe} for c in opts["track_script"]]
+    return d
+
+
+def build_config(opts: dict[str, Any]) -> Config:
+    doc = config.load_file(opts["config_file"]) if opts["config_file"] else {}
+    cli = _cli_instance(opts)
+    if not doc and not cli.get("interface") and not cli.get("vips"):
+        raise ConfigError("nothing to run: give -c FILE, or -i IFACE --vrid N --vip ADDR")
+    doc = config.merge_cli(doc, cli)
+    if opts["state_file"]:
+        doc["state_file"] = opts["state_file"]
+    return config.config_from_dict(doc, opts["config_file"] or "command line")
+
+
+def _setup_logging(foreground: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO
+    if foreground:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s penvrrp[%(process)d]: %(message)s"))
+    else:
+        handler = logging.handlers.SysLogHandler(address="/dev/log") if os.path.exists("/dev/log") \
+            else logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("penvrrp[%(process)d]: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(level)
+
+
+def _daemonize() -> None:
+    """Classic double fork; the parent returns only in the grandchild."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    os.chdir("/")
+
+
+_TRACK_HELP = ("Tracked objects lower the priority by --track-weight while failing; "
+               "weight 0 (the default) puts the instance in FAULT instead.")
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["--help"],
+                                                            "max_content_width": 100},
+             epilog="Subcommand: `penvrrp status [--state-file FILE] [--json]` prints the running state. "
+                    + _TRACK_HELP + " See docs/penvrrp.md.")
+@click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground and log to stderr.")
+@click.option("-c", "--config", "config_file", metavar="FILE", help="TOML file with one or more [[instance]] tables.")
+@click.option("-i", "--interface", metavar="IFACE", help="Interface the instance runs on.")
+@click.option("--vrid", type=int, metavar="N", help="Virtual router id, 1-255.")
+@click.option("-p", "--priority", type=int, metavar="PRIORITY", help="1-255, 255 = address owner [100].")
+@click.option("--vip", multiple=True, metavar="ADDR[/LEN]", help="Virtual IP address; repeat for more.")
+@click.option("--advert-int", type=float, metavar="SECONDS", help="Advert interval; v3 0.01-40.95, v2 whole seconds [1].")
+@click.option("--version", type=click.IntRange(2, 3), metavar="2|3", help="VRRP version [3].")
+@click.option("--nopreempt", is_flag=True, help="Never take over from a lower-priority master.")
+@click.option("--preempt-delay", type=float, metavar="S", help="Accept a lower-priority master for S seconds after start.")
+@click.option("--unicast-src", metavar="ADDR", help="Source address for unicast adverts.")
+@click.option("--unicast-peer", multiple=True, metavar="ADDR", help="Send adverts to this peer instead of multicast; repeat.")
+@click.option("--auth-pass", metavar="PASS", help="VRRPv2 PASS authentication (first 8 bytes; interop only, not security).")
+@click.option("--track-pen", multiple=True, metavar="ADDR", help="pen control port (host:port or socket path) that must answer `pid`.")
+@click.option("--track-pen-listen", metavar="ADDR", help="Also require a TCP connect to pen's listen port.")
+@click.option("--track-interface", multiple=True, metavar="IFACE", help="Interface whose link must be up.")
+@click.option("--track-script", multiple=True, metavar="CMD", help="Shell command that must exit 0.")
+@click.option("--track-weight", type=int, default=0, show_default=True, metavar="N", help="Weight of the command-line trackers.")
+@click.option("--track-interval", type=float, default=1.0, show_default=True, metavar="S", help="Seconds between probes.")
+@click.option("--track-rise", type=int, default=1, show_default=True, metavar="N", help="Successes needed to recover.")
+@click.option("--track-fall", type=int, default=1, show_default=True, metavar="N", help="Failures needed to fail.")
+@click.option("--notify", metavar="SCRIPT", help="Run as SCRIPT INSTANCE NAME STATE PRIORITY on every transition.")
+@click.option("--notify-master", metavar="SCRIPT", help="Run on becoming MASTER.")
+@click.option("--notify-backup", metavar="SCRIPT", help="Run on becoming BACKUP.")
+@click.option("--notify-fault", metavar="SCRIPT", help="Run on entering FAULT.")
+@click.option("--notify-stop", metavar="SCRIPT", help="Run when the instance stops.")
+@click.option("--name", metavar="NAME", help="Instance name [VI_<vrid>].")
+@click.option("--checksum-mode", type=click.Choice(["pseudo", "plain"]),
+              help="VRRPv3/IPv4 checksum sent: pseudo (keepalived) or plain (RFC 9568) [pseudo].")
+@click.option("--garp-repeat", type=int, metavar="N", help="Gratuitous ARPs/NAs per VIP per burst [5].")
+@click.option("--garp-delay", type=float, metavar="S", help="Second burst this long after becoming master, 0 = none [5].")
+@click.option("--garp-refresh", type=float, metavar="S", help="Re-announce every S seconds as master, 0 = never [0].")
+@click.option("--state-file", metavar="FILE", help=f"JSON state and counters [{config.DEFAULT_STATE_FILE}].")
+@click.option("--pid-file", metavar="FILE", help="Write the daemon's pid here.")
+@click.option("--debug", is_flag=True, help="Log at debug level.")
+@click.option("--check", is_flag=True, help="Validate the configuration and exit.")
+@click.pass_context
+def main(ctx: click.Context, **opts: Any) -> None:
+    """penvrrp: VRRP (v2/v3, IPv4/IPv6) agent moving a virtual IP between pen nodes,
+    interoperating with keepalived."""
+    ctx.obj = opts
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        cfg = build_config(opts)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if opts["check"]:
+        for inst in cfg.instances:
+            click.echo(f"{inst.name}: {inst.interface} vrid {inst.vrid} v{inst.version} priority {inst.priority} "
+                       f"vips {' '.join(str(v) for v in inst.vips)}")
+        click.echo(f"configuration OK: {len(cfg.instances)} instance(s)")
+        return
+    if os.geteuid() != 0:
+        click.echo("penvrrp: warning: not root; raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN",
+                   err=True)
+    if not opts["foreground"]:
+        _daemonize()
+    _setup_logging(opts["foreground"], opts["debug"])
+    if opts["pid_file"]:
+        with open(opts["pid_file"], "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+    from penvrrp.runtime.agent import Agent  # scapy/pyroute2 only when running
+
+    def load() -> Config:
+        return build_config(opts)
+
+    try:
+        code = asyncio.run(Agent(load).run())
+    except Exception as exc:
+        log.error("fatal: %s", exc)
+        code = 1
+    finally:
+        if opts["pid_file"]:
+            try:
+                os.unlink(opts["pid_file"])
+            except OSError:
+                pass
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--state-file", metavar="FILE", help="State file the daemon writes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON document.")
+@click.pass_context
+def status(ctx: click.Context, state_file: str | None, as_json: bool) -> None:
+    """Print each instance's state, priority, tracking and counters."""
+    from penvrrp.core.status import render
+
+    path = state_file or (ctx.obj or {}).get("state_file") or config.DEFAULT_STATE_FILE
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read state file {path}: {exc.strerror} (is penvrrp running?)") from None
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"state file {path} is not valid JSON: {exc}") from None
+    click.echo(json.dumps(doc, indent=1) if as_json else render(doc))

@@ -1,0 +1,73 @@
+"""Shared helpers for the log tools' tests (penlog, penlogd, mergelogs)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+def wait_for(cond: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `cond` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def start_penlogd(tmp: Path, *args: str, out: Path | None = None) -> tuple[subprocess.Popen, int, Path]:
+    """Our penlogd on UDP port 0 (foreground, line-buffered); returns (process, port, output)."""
+    out = out or tmp / "merged.log"
+    port_file = tmp / f"penlogd-{time.monotonic_ns()}.port"
+    proc = subprocess.Popen([str(BIN / "penlogd"), "-f", "-b", "-l", str(out),
+                             "--port-file", str(port_file), *args, "0"],
+                            stderr=open(tmp / "penlogd.err", "ab"))
+    try:
+        text = wait_for(lambda: port_file.exists() and port_file.read_text().strip()
+                        or proc.poll() is not None and "dead", 10, "penlogd's port file")
+    except BaseException:
+        proc.kill()
+        raise
+    assert text != "dead", (tmp / "penlogd.err").read_text()
+    return proc, int(text), out
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """TERM and wait (KILL if it does not go): the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+            raise AssertionError(f"{proc.args} ignored SIGTERM") from None
+    return proc.returncode
+
+
+def send(port: int, data: bytes, src: str = "127.0.0.1") -> None:
+    """One UDP datagram to 127.0.0.1:port from `src`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((src, 0))
+        s.sendto(data, ("127.0.0.1", port))
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text(encoding="latin-1").splitlines() if path.exists() else []
+
+
+def free_udp_port() -> int:
+    """A UDP port free right now, for the C programs that cannot take port 0 (racy: retry)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

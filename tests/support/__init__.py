@@ -1,0 +1,1 @@
+"""Shared test support: real backend processes, a pen launcher, small clients."""
