@@ -127,7 +127,12 @@ class Daemon:
         while not self.flags.stop:
             deadline = self.matcher.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            for key, _ in sel.select(timeout):
+            events = sel.select(timeout)
+            if self.flags.hup:          # before reading: what arrives after HUP goes to the new file
+                self.flags.hup = False
+                log.debug("reopening log file %s", self.out.path)
+                self.out.reopen()
+            for key, _ in events:
                 if key.data == "wake":
                     try:
                         wakeup.recv(512)
@@ -136,12 +141,7 @@ class Daemon:
                 else:
                     self.read_batch()
             self.out.write(self.matcher.expire(time.monotonic()))
-            if self.flags.hup:
-                self.flags.hup = False
-                log.debug("reopening log file %s", self.out.path)
-                self.out.reopen()
-            else:
-                self.out.fp.flush()   # a batch is done: never sit on lines (C loses them on a crash)
+            self.out.fp.flush()   # a batch is done: never sit on lines (C loses them on a crash)
         self.out.write(self.matcher.drain())
         c = self.matcher.counters
         log.debug("exit: %d pen entries, %d web lines (%d by connection, %d by request,"

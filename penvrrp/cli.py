@@ -169,7 +169,7 @@ def main(ctx: click.Context, **opts: Any) -> None:
     try:
         code = asyncio.run(Agent(load).run())
     except Exception as exc:
-        log.error("fatal: %s", exc)
+        log.error("fatal: %s", exc, exc_info=opts["debug"])
         code = 1
     finally:
         if opts["pid_file"]:

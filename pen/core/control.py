@@ -45,6 +45,7 @@ class Effects(Protocol):
 
     def pid(self) -> int: ...
     def now(self) -> float: ...                       # monotonic seconds, as the reactor's
+    def wall_time(self) -> float: ...                 # epoch seconds, for `write`'s header
     def resolve(self, host: str, port: int) -> tuple[int, str, tuple | str]: ...
     def listen_text(self) -> str | None: ...
     def relisten(self, text: str) -> str: ...
@@ -395,7 +396,8 @@ class Interpreter:
         path = words[1] if len(words) > 1 else self.state.settings.config_file
         if not path:
             raise Silent("write: no file")
-        text = configfile.render(self.state, self.fx.listen_text(), self.version, path)
+        text = configfile.render(self.state, self.fx.listen_text(), self.version, path,
+                                 stats.time_text(self.fx.wall_time()))
         try:
             self.fx.write_file(path, text)
         except OSError as e:
@@ -471,7 +473,7 @@ class Interpreter:
         return ""
 
     def c_dsr_if(self, words: list[str]) -> str:
-        if self.running:
+        if self.running and words[1:2] != [self.state.settings.dsr_if]:
             raise CommandError("dsr_if can only be set at start-up (-o or -F); "
                                "C pen 0.34.1 crashed here")
         self.state.settings.dsr_if = _need(words, 1, "dsr_if")

@@ -63,6 +63,8 @@ _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"          # RFC 9110 §5.6.2 tchar
 _TOKEN = re.compile(rb"[" + _TCHAR + rb"]*")
 _REQUEST_LINE = re.compile(rb"[" + _TCHAR + rb"]{1,31} [^\x00-\x20\x7f]+ HTTP/1\.[0-9]\r?\n")
 _CHUNK_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?\r?")
+# A field that needs more than the common path (which only inserts pen's two lines).
+_SPECIAL = re.compile(rb"\n(?:x-forwarded-|content-length|transfer-encoding|upgrade)", re.IGNORECASE)
 _METHOD_MAX = 32                 # "no SP within 32 bytes" -> not HTTP
 _UNSAFE = re.compile(rb"[\x00-\x20,\x7f-\xff]")   # may not go into a header value we write
 _OWS = (9, 13, 32)
@@ -105,7 +107,7 @@ class RequestRewriter:
     """One client->server stream in HTTP mode; see the module docstring for the rules."""
 
     __slots__ = ("_rewrite", "_max", "_state", "_held", "_scan", "_lf", "_remain", "_line",
-                 "_cr", "_both", "_proto_only", "_ip")
+                 "_cr", "_both", "_proto_only", "_ip", "_tail")
 
     def __init__(self, client_ip: str, proto: str = "http", rewrite: bool = True,
                  max_head: int = 65536) -> None:
@@ -129,6 +131,7 @@ class RequestRewriter:
         # Index True: CRLF heads, False: bare-LF heads.
         self._both = {eol == b"\r\n": b"X-Forwarded-Proto: " + tag + eol + b"X-Forwarded-For: " + ip + eol
                       for eol in (b"\r\n", b"\n")}
+        self._tail = self._both[True] + b"\r\n"
         self._proto_only = {eol == b"\r\n": b"X-Forwarded-Proto: " + tag + eol for eol in (b"\r\n", b"\n")}
 
     def passthrough(self) -> bool:
@@ -175,6 +178,16 @@ class RequestRewriter:
             return data, []
         if not data:
             return data, []
+        if (state == _HEAD and self._held is None and type(data) is bytes
+                and data.endswith(b"\r\n\r\n") and len(data) <= self._max):
+            # Common case: exactly one CRLF head, nothing else, in one read.
+            lf = data.find(b"\n")
+            end = len(data) - 3
+            if (data.find(b"\n\r\n", lf) == end and data.find(b"\n\n", lf) < 0
+                    and _REQUEST_LINE.match(data, 0, lf + 1) is not None
+                    and _SPECIAL.search(data, lf) is None and not data.startswith(b"CONNECT ")):
+                line = [data[:lf - 1 if data[lf - 1] == 13 else lf]]
+                return (data[:-2] + self._tail if self._rewrite else data), line
         orig = data
         if type(data) is not bytes:
             data = bytes(data)
@@ -239,15 +252,13 @@ class RequestRewriter:
                 self._lf = -1
                 self._scan = 0
                 pos = end
-                low = buf[lf:term + 1].lower()
-                if not (b"\nx-forwarded-" in low or b"\ncontent-length" in low
-                        or b"\ntransfer-encoding" in low or b"\nupgrade" in low
-                        or buf.startswith(b"CONNECT ", start)):
+                if _SPECIAL.search(buf, lf, term + 1) is None and not buf.startswith(b"CONNECT ", start):
                     if rewrite:
                         out.append(buf[mark:term + 1])
                         out.append(self._both[buf[term - 1] == 13])
                         mark = term + 1
                     continue
+                low = buf[lf:term + 1].lower()
                 edits = self._edits(buf, lf, term, low) if rewrite else ()
                 for a, b, insert in edits:
                     out.append(buf[mark:a])
@@ -365,7 +376,7 @@ class RequestRewriter:
         if te:
             codings = [c for c in _values(low, te) if c]
             v = lf - 1 if buf[lf - 1] == 13 else lf
-            if (cl or not codings or b"chunked" not in codings or codings.count(b"chunked") != 1
+            if (cl or not codings or codings[-1] != b"chunked" or codings.count(b"chunked") != 1
                     or buf[v - 1] == 48):   # HTTP/1.0 (RFC 9112 §6.1)
                 self._state = _PASS
                 return False

@@ -137,11 +137,12 @@ class Conn:
         self.client.crx += n
         if self.rewriter is not None:
             data, lines = self.rewriter.feed(bytes(_view[:n]))
-            if lines:
-                for line in lines:
-                    self.bal.log_request(self, line)
-            elif self.rewriter.passthrough() and self.bal.logsink is not None:
-                self.bal.log_request(self, bytes(_view[:n]))
+            if self.bal.logsink is not None:
+                if lines:
+                    for line in lines:
+                        self.bal.log_request(self, line)
+                elif self.rewriter.passthrough():
+                    self.bal.log_request(self, bytes(_view[:n]))
             if not data:
                 return
         else:

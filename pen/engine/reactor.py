@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import select
 import time
 from typing import Callable
@@ -20,6 +21,8 @@ EPOLLHUP = select.EPOLLHUP
 EPOLLRDHUP = select.EPOLLRDHUP
 
 Handler = Callable[[int], None]
+
+log = logging.getLogger("pen")
 
 
 class Timer:
@@ -108,13 +111,36 @@ class Reactor:
             for fd, ev in events:
                 handler = handlers.get(fd)
                 if handler is not None:
-                    handler(ev)
+                    try:
+                        handler(ev)
+                    except Exception:          # a bug must cost one connection, not pen
+                        self._contain(fd, handler)
             while timers and timers[0][0] <= now:
                 _, _, timer = heapq.heappop(timers)
                 if not timer.cancelled:
-                    timer.callback()
+                    try:
+                        timer.callback()
+                    except Exception:
+                        log.exception("internal error in a timer; continuing")
             for hook in self.idle_hooks:
-                hook()
+                try:
+                    hook()
+                except Exception:
+                    log.exception("internal error in the loop; continuing")
+
+    def _contain(self, fd: int, handler: Handler) -> None:
+        """Log an exception from a handler and close what it belongs to, so the loop goes on
+        and a level-triggered fd cannot spin on the same failure."""
+        log.exception("internal error on fd %d; closing it", fd)
+        owner = getattr(handler, "__self__", None)
+        close = getattr(owner, "close", None)
+        try:
+            if callable(close):
+                close()
+        except Exception:
+            log.exception("closing fd %d after an internal error", fd)
+        if fd in self.handlers and self.handlers[fd] is handler:
+            self.remove(fd)
 
     def close(self) -> None:
         self.epoll.close()

@@ -133,7 +133,7 @@ class Fsm:
         """Run every timer that is due."""
         acts: list[Action] = []
         if self.state == State.BACKUP and self.down_at is not None and now >= self.down_at:
-            acts.append(Log("info", f"no advert for {self.master_down:.3f} s (Master_Down_Interval): taking over"))
+            acts.append(Log("info", "Master_Down timer expired: taking over"))
             acts += self._become_master(now)
         if self.state != State.MASTER:
             return acts

@@ -13,6 +13,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -40,6 +41,14 @@ class LinkError(RuntimeError):
     pass
 
 
+async def _messages(result: Any) -> list[Any]:
+    """pyroute2 0.9 answers dumps with an async iterator and some requests with a list."""
+    result = await result
+    if hasattr(result, "__aiter__"):
+        return [m async for m in result]
+    return list(result)
+
+
 def link_is_up(msg: object) -> bool:
     """Administratively up and carrier present: keepalived's notion of a working interface."""
     flags = msg["flags"]  # type: ignore[index]
@@ -65,11 +74,10 @@ class Netlink:
         """Index, MAC, state and the addresses usable as advert source: primary IPv4
         first (not secondary, not a VIP), then IPv6 link-local."""
         index = await self.index(ifname)
-        links = [m async for m in await self.ipr.link("get", index=index)]
-        link = links[0]
+        link = (await _messages(self.ipr.link("get", index=index)))[0]
         v4: list[tuple[int, str]] = []
         v6: list[str] = []
-        async for msg in await self.ipr.addr("dump", index=index):
+        for msg in await _messages(self.ipr.addr("dump", index=index)):
             addr = msg.get("IFA_ADDRESS")
             flags = msg.get("IFA_FLAGS") or msg["flags"]
             if addr is None or addr in exclude:
@@ -120,15 +128,16 @@ class LinkMonitor:
 
     async def _run(self) -> None:
         try:
-            async for msg in self.ipr.get():
-                event = msg.get("event")
-                name = msg.get("IFLA_IFNAME")
-                if name is None:
-                    continue
-                if event == "RTM_NEWLINK":
-                    self.on_change(name, link_is_up(msg))
-                elif event == "RTM_DELLINK":
-                    self.on_change(name, False)
+            while True:  # each get() yields one batch of messages
+                async for msg in self.ipr.get():
+                    event = msg.get("event")
+                    name = msg.get("IFLA_IFNAME")
+                    if name is None:
+                        continue
+                    if event == "RTM_NEWLINK":
+                        self.on_change(name, link_is_up(msg))
+                    elif event == "RTM_DELLINK":
+                        self.on_change(name, False)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the monitor must not die silently

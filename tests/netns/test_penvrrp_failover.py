@@ -1,0 +1,143 @@
+"""penvrrp in network namespaces: election, failover, hand-over, preemption (spec/vrrp.md §6.2).
+
+VRRPv3 with 0.2 s adverts: Master_Down(B, prio 100) = 0.6 + 0.122 = 0.722 s,
+Skew_Time(B) = 0.122 s.  Measured times are printed (shown with -rA) and put into
+the assertion messages.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from penvrrp.core.timing import master_down_interval, skew_time
+from vrrplab import VIP, Capture, Lab, wait_for
+
+pytestmark = [pytest.mark.root, pytest.mark.netns]
+
+INTERVAL_CS = 20
+SLACK = 0.35  # scheduling, 5 ms polling and netlink on a loaded 2-core box
+START = 8.0   # penvrrp start-up (imports) plus a first election, generous bound
+
+
+def test_election_kill_failover_traffic_and_stale_vip(lab: Lab) -> None:
+    ports = {}
+    for node in (1, 2):
+        backend, listen, control = (lab.free_port(lab.ns(node)) for _ in range(3))
+        ports[node] = listen
+        lab.backend(node, backend)
+        lab.pen(node, listen, control, backend)
+    a = lab.penvrrp(1, "-p", "150", name="A")
+    b = lab.penvrrp(2, "-p", "100", name="B")
+    lab.wait_holder(1, START)
+    b.wait_state("BACKUP", 2)
+    # traffic to the VIP reaches node 1's pen, which forwards to node 1's backend
+    assert wait_for(lambda: _get(lab, ports[1]), 5, 0.05, "pen on node 1") == "node1"
+    with Capture(lab) as cap:
+        time.sleep(1.0)
+    adverts = cap.adverts()
+    assert adverts and all(f.src == lab.addr(1) for f in adverts), "only the master advertises"
+    assert all(f.ttl == 255 and f.advert and f.advert.priority == 150 and f.advert.addrs == (VIP,)
+               for f in adverts)
+    assert 4 <= len(adverts) <= 7, f"{len(adverts)} adverts in 1 s at 0.2 s"
+
+    with Capture(lab) as cap:
+        killed = time.monotonic()
+        a.kill()
+        seen = lab.wait_holder(2, 3, sole=False)
+        took = seen - killed
+        limit = master_down_interval(3, 100, INTERVAL_CS) + SLACK
+        print(f"\npenvrrp hard failover (SIGKILL master): {took:.3f} s "
+              f"(Master_Down {master_down_interval(3, 100, INTERVAL_CS):.3f} s)")
+        assert took <= limit, f"failover took {took:.3f} s, limit {limit:.3f} s"
+        wait_for(lambda: cap.garps(), 2, what="gratuitous ARP from the new master")
+    assert {f.src_mac for f in cap.garps()} == {_mac(lab, 2)}
+    # the client's ARP cache follows the GARP: traffic now reaches node 2's pen
+    assert wait_for(lambda: _get(lab, ports[2]), 3, 0.05, "pen on node 2 via the VIP") == "node2"
+    assert lab.holders() == [1, 2], "SIGKILL leaves the VIP configured (spec §5.5)"
+
+    # restart: the stale VIP is removed at start-up, then node 1 preempts
+    a2 = lab.penvrrp(1, "-p", "150", name="A2")
+    lab.wait_holder(1, START)
+    assert "removed VIP 192.0.2.100/24" in a2.output()
+    b.wait_state("BACKUP", 2)
+    assert b.counters()["become_master"] == 1 and b.counters()["release_master"] == 1
+
+
+def _get(lab: Lab, port: int) -> str | None:
+    try:
+        return lab.client_get(VIP, port, timeout=0.5)
+    except OSError:
+        return None
+
+
+def _mac(lab: Lab, node: int) -> str:
+    (link,) = lab.ipr(lab.ns(node)).get_links(ifname="eth0")
+    return str(link.get("IFLA_ADDRESS"))
+
+
+def test_graceful_stop_hands_over_in_skew_time_and_notifies(lab: Lab) -> None:
+    notify_log = lab.tmp / "notify.log"
+    script = lab.tmp / "notify.sh"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {notify_log}\n')
+    script.chmod(0o755)
+    a = lab.penvrrp(1, "-p", "150", "--notify", str(script), name="A")
+    b = lab.penvrrp(2, "-p", "100", name="B")
+    lab.wait_holder(1, START)
+    b.wait_state("BACKUP", 2)
+    with Capture(lab) as cap:
+        stopped = time.monotonic()
+        a.signal(signal.SIGTERM)
+        seen = lab.wait_holder(2, 3)
+        took = seen - stopped
+        assert a.popen.wait(5) == 0
+        time.sleep(0.1)
+    limit = skew_time(3, 100, INTERVAL_CS) + SLACK
+    print(f"\npenvrrp graceful hand-over (SIGTERM, priority 0): {took:.3f} s "
+          f"(Skew_Time {skew_time(3, 100, INTERVAL_CS):.3f} s)")
+    assert took <= limit, f"hand-over took {took:.3f} s, limit {limit:.3f} s"
+    zero = [f for f in cap.adverts(lab.addr(1)) if f.advert and f.advert.priority == 0]
+    assert len(zero) == 1, "exactly one priority-0 advert on SIGTERM"
+    assert a.state()["state"] == "STOP" and a.counters()["priority_zero_sent"] == 1
+    lines = wait_for(lambda: notify_log.exists() and notify_log.read_text().splitlines(), 2, what="notify")
+    assert lines == ["INSTANCE VI_51 BACKUP 150", "INSTANCE VI_51 MASTER 150", "INSTANCE VI_51 STOP 150"]
+
+
+def test_preemption_on(lab: Lab) -> None:
+    b = lab.penvrrp(2, "-p", "100", name="B")
+    lab.wait_holder(2, START)
+    a = lab.penvrrp(1, "-p", "150", name="A")
+    a.wait_state("BACKUP", START)
+    started = time.monotonic()
+    seen = lab.wait_holder(1, 3)
+    took = seen - started
+    print(f"\npreemption: higher priority took over {took:.3f} s after it came up")
+    assert took <= master_down_interval(3, 150, INTERVAL_CS) + SLACK
+    assert b.state()["state"] == "BACKUP"
+
+
+def test_nopreempt_keeps_the_running_master(lab: Lab) -> None:
+    lab.penvrrp(2, "-p", "100", name="B")
+    lab.wait_holder(2, START)
+    a = lab.penvrrp(1, "-p", "150", "--nopreempt", name="A")
+    a.wait_state("BACKUP", START)
+    end = time.monotonic() + 4 * master_down_interval(3, 150, INTERVAL_CS)
+    while time.monotonic() < end:
+        assert lab.holders() == [2], "nopreempt: the running master must keep the VIP"
+        time.sleep(0.05)
+    assert a.state()["state"] == "BACKUP" and a.state()["master"] == lab.addr(2)
+
+
+def test_preempt_delay(lab: Lab) -> None:
+    lab.penvrrp(2, "-p", "100", name="B")
+    lab.wait_holder(2, START)
+    a = lab.penvrrp(1, "-p", "150", "--preempt-delay", "1.0", name="A")
+    a.wait_state("BACKUP", START)
+    up = time.monotonic()
+    seen = lab.wait_holder(1, 4)
+    took = seen - up
+    down = master_down_interval(3, 150, INTERVAL_CS)
+    print(f"\npreempt_delay 1.0: took over {took:.3f} s after start (expected 1.0 .. {1.0 + down:.3f})")
+    assert 1.0 - 0.1 <= took <= 1.0 + down + SLACK, took
