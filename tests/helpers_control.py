@@ -105,3 +105,80 @@ def make(settings: Settings | None = None, specs=("127.0.0.1:8081", "127.0.0.1:8
         assert interp.run(f"server {i} address {host} port {port}").error is None
     return interp, fx
 
+
+
+# -- helpers for tests with real processes ------------------------------------------------------
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from support.procs import C_PEN, PEN, PENCTL, Pen, wait_for  # noqa: E402,F401
+
+
+def ctl(address: str, line: str | bytes, timeout: float = 5.0) -> bytes:
+    """One raw control connection: send `line` as is, return everything until pen closes."""
+    data = line.encode() if isinstance(line, str) else line
+    if "/" in address:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        target: object = address
+    else:
+        host, _, port = address.rpartition(":")
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        target = (host.strip("[]"), int(port))
+    s.settimeout(timeout)
+    with s:
+        s.connect(target)
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def cmd(address: str, line: str) -> str:
+    return ctl(address, line + "\n").decode()
+
+
+def wait_control(address: str, timeout: float = 10.0) -> None:
+    def answers() -> bool:
+        try:
+            return bool(ctl(address, "pid\n", timeout=1.0))
+        except OSError:
+            return False
+    wait_for(answers, timeout, 0.02, f"control port {address}")
+
+
+def penctl(*args: str, exe: Path = PENCTL, timeout: float = 10.0) -> subprocess.CompletedProcess:
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def start_pen(directory: Path, *servers: str, opts: tuple[str, ...] | list[str] = (),
+              exe: Path = PEN, listen: str | None = None) -> tuple[Pen, str]:
+    """pen with a unix control socket in `directory`; returns (Pen, control path).  C pen gets
+    `-u root` (it refuses a control port as root otherwise) and a unix listen socket."""
+    path = str(directory / f"ctl-{exe.parent.name}-{time.monotonic_ns()}.sock")
+    extra = ["-C", path]
+    if exe == C_PEN:
+        extra = ["-u", "root"] + extra
+        if listen is None:
+            listen = str(directory / f"lb-{time.monotonic_ns()}.sock")
+    pen = Pen(*servers, opts=[*extra, *opts], exe=exe, listen=listen)
+    try:
+        wait_control(path)
+    except TimeoutError:
+        errors = pen.errors()
+        pen.stop()
+        raise RuntimeError(f"{exe} control port did not come up: {errors}") from None
+    return pen, path
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -175,12 +175,11 @@ class ControlServer:
                             MAX_CLIENTS)
                 sock.close()
                 continue
-            if not self.permitted(addr):
+            denied = not self.permitted(addr)
+            if denied:
                 log.warning("do_ctrl: not from there (%s denied by control_acl %d)",
                             addr[0], self.bal.state.settings.control_acl)
-                sock.close()
-                continue
-            self.clients.add(ControlConn(self, sock))
+            self.clients.add(ControlConn(self, sock, denied))
 
     def permitted(self, addr: tuple | str) -> bool:
         if not isinstance(addr, tuple):
@@ -199,10 +198,11 @@ class ControlServer:
 class ControlConn:
     """One control client: read a line (bounded in size and time), reply, close."""
 
-    __slots__ = ("server", "sock", "fd", "buf", "out", "deadline", "quiet", "closed")
+    __slots__ = ("server", "sock", "fd", "buf", "out", "deadline", "quiet", "closed", "denied")
 
-    def __init__(self, server: ControlServer, sock: socket.socket) -> None:
+    def __init__(self, server: ControlServer, sock: socket.socket, denied: bool = False) -> None:
         self.server = server
+        self.denied = denied        # read the line, answer nothing: a clean close, not a reset
         self.sock = sock
         sock.setblocking(False)
         self.fd = sock.fileno()
@@ -242,6 +242,9 @@ class ControlConn:
         if self.quiet is not None:
             self.quiet.cancel()
             self.quiet = None
+        if self.denied:
+            self.close()
+            return
         line = bytes(self.buf[:MAX_LINE]).decode("utf-8", "replace")
         reply = self.server.interp.run(line)
         if reply.error:

@@ -23,7 +23,8 @@ from penvrrp.runtime.netlink import LinkMonitor, Netlink
 
 log = logging.getLogger("penvrrp")
 
-STATE_REFRESH = 1.0
+STATE_REFRESH = 1.0  # rewrite at least this often (counters, "since")
+STATE_DIRTY_DELAY = 0.1  # and this soon after a counter changed
 
 
 class Agent:
@@ -113,13 +114,14 @@ class Agent:
             self.dirty.set()
 
     async def _state_writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
-            await asyncio.sleep(STATE_REFRESH)
-            if self.dirty.is_set():
+            await asyncio.sleep(STATE_DIRTY_DELAY)
+            if self.dirty.is_set() or loop.time() - last >= STATE_REFRESH:
                 self.dirty.clear()
                 self._write_state()
-            elif self.runners:
-                self._write_state()
+                last = loop.time()
 
     def document(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "written": time.time(),

@@ -80,6 +80,16 @@ class Proc:
             return None
         return doc["instances"][0] if doc.get("instances") else None
 
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Every instance of the state file, by name."""
+        if self.state_file is None:
+            return {}
+        try:
+            doc = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {i["name"]: i for i in doc.get("instances", [])}
+
     def counters(self) -> dict[str, int]:
         st = self.state()
         return st["counters"] if st else {}
