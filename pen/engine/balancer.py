@@ -16,12 +16,15 @@ from typing import Callable
 
 from pen.core import accesslog, selection
 from pen.core.addr import parse_listen, parse_server
+from pen.core.httphead import RequestRewriter
 from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
 from pen.core.state import PenState
 from pen.engine import listener as listeners
 from pen.engine.conn import Conn, connect_error
+from pen.engine.dummy import serve_dummy
 from pen.engine.logsink import LogSink, open_logsink
 from pen.engine.reactor import EPOLLIN, Reactor
+from pen.engine.udp import UdpBalancer
 from pen.resolve import resolve_endpoint
 
 log = logging.getLogger("pen")
@@ -62,7 +65,6 @@ class Balancer:
         self.listen_text = text
         self.listen_port = "" if endpoint.unix else str(listeners.bound_port(sock))
         if s.udp:
-            from pen.engine.udp import UdpBalancer
             self.udp = UdpBalancer(self, sock)
         else:
             self.reactor.add(sock.fileno(), 0, self.on_accept)
@@ -148,7 +150,6 @@ class Balancer:
             self._serve_dummy(conn)
             return
         if self.logsink is not None or s.http:
-            from pen.core.httphead import RequestRewriter
             proto = "https" if s.ssl_cert else "http"
             conn.rewriter = RequestRewriter(host or "unix", proto, rewrite=s.http)
         if initial == DROP:
@@ -266,7 +267,6 @@ class Balancer:
 
     def _serve_dummy(self, conn: Conn) -> None:
         """penctl `dummy`: pen itself answers every request (§3.4)."""
-        from pen.engine.dummy import serve_dummy
         serve_dummy(conn)
 
     # -- access log -----------------------------------------------------------------------------

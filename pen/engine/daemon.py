@@ -16,7 +16,10 @@ import socket
 import sys
 import time
 
+import pwd
+
 from pen.core.addr import AddressError
+from pen.core.servers import ABUSE, EMERGENCY
 from pen.core.state import PenState
 from pen.engine import sdnotify
 from pen.engine.balancer import Balancer
@@ -60,7 +63,6 @@ def build(settings: Settings) -> Balancer:
             bal.apply_server_spec(index, spec)
         for attr, spec in (("emergency", settings.emergency), ("abuse", settings.abuse)):
             if spec:
-                from pen.core.servers import ABUSE, EMERGENCY
                 srv = bal.apply_server_spec(EMERGENCY if attr == "emergency" else ABUSE, spec)
                 setattr(state.servers, attr, srv)
     except AddressError as e:
@@ -115,6 +117,7 @@ def absolute_paths(settings: Settings) -> None:
 def run(settings: Settings) -> int:
     setup_logging(settings, to_syslog=False)
     absolute_paths(settings)
+    sdnotify.prepare()
     try:
         bal = start(settings)
     except StartupError as e:
@@ -167,6 +170,8 @@ def start(settings: Settings) -> Balancer:
 
 
 def drop_privileges_and_files(bal: Balancer, settings: Settings) -> None:
+    if settings.user:
+        pw = pwd.getpwnam(settings.user)      # before chroot: /etc/passwd is outside the jail
     if settings.chroot:
         os.chroot(settings.chroot)
         os.chdir("/")
@@ -179,8 +184,6 @@ def drop_privileges_and_files(bal: Balancer, settings: Settings) -> None:
         with open(settings.pidfile, "w") as f:
             f.write(str(os.getpid()))
     if settings.user:
-        import pwd
-        pw = pwd.getpwnam(settings.user)
         os.setgroups([])
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)

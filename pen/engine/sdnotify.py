@@ -1,20 +1,39 @@
-"""sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET."""
+"""sd_notify(3) without libsystemd: datagrams to $NOTIFY_SOCKET.
+
+`prepare()` connects before chroot/setuid (the socket path is outside a jail); `notify()`
+sends on that connection.
+"""
 from __future__ import annotations
 
 import os
 import socket
 
+_sock: socket.socket | None = None
 
-def notify(*fields: str) -> bool:
+
+def prepare() -> None:
+    global _sock
     path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return False
+    if not path or _sock is not None:
+        return
     if path.startswith("@"):
         path = "\0" + path[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-            s.connect(path)
-            s.sendall("\n".join(fields).encode())
+        s.connect(path)
+    except OSError:
+        s.close()
+        return
+    _sock = s
+
+
+def notify(*fields: str) -> bool:
+    if _sock is None:
+        prepare()
+        if _sock is None:
+            return False
+    try:
+        _sock.send("\n".join(fields).encode())
     except OSError:
         return False
     return True

@@ -240,12 +240,14 @@ def test_control_acl_is_enforced(running) -> None:
 
 
 def test_startup_commands_print_to_stdout(tmp_path, backends) -> None:
+    """-o/-O replies go to pen's stdout, as C pen (§3.1)."""
     (a,) = backends("name", "a")
-    pen, path = start_pen(tmp_path, a.addr, opts=["-o", "blacklist 20", "-O", "mode"])
+    pen, path = start_pen(tmp_path, a.addr, opts=["-X", "-o", "blacklist 20", "-O", "mode"])
     assert cmd(path, "blacklist") == "20\n"
+    cmd(path, "exit")
+    assert pen.proc.wait(10) == 0
+    assert pen.proc.stdout.read().decode() == "20\n" + MODE0
     pen.stop()
-    out = pen.proc.stdout.read().decode() if not pen.proc.stdout.closed else ""
-    assert out in ("", "20\n" + MODE0)   # stdout is closed by stop(); see test_hup for -F output
 
 
 def test_usr1_writes_stats_and_html(running) -> None:

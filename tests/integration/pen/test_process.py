@@ -147,3 +147,25 @@ def test_daemon_mode_detaches_and_writes_pidfile(backends, tmp_path) -> None:
     finally:
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not pidfile.exists(), 5, what="pid file removal")
+
+
+@pytest.mark.root
+def test_user_and_chroot_drop_everything(backends, tmp_path) -> None:
+    """-j and -u: after start-up pen runs as nobody inside the jail, and still serves."""
+    (a,) = backends("name", "a")
+    jail = tmp_path / "jail"
+    jail.mkdir()
+    pen = Pen(a.addr, opts=["-j", str(jail), "-u", "nobody", "-l", "/access.log"])
+    try:
+        assert fetch_name(pen) == "a"
+        status = open(f"/proc/{pen.proc.pid}/status").read()
+        nobody = __import__("pwd").getpwnam("nobody")
+        uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
+        gids = next(l for l in status.splitlines() if l.startswith("Gid:")).split()[1:]
+        caps = next(l for l in status.splitlines() if l.startswith("CapEff:")).split()[1]
+        assert uids == [str(nobody.pw_uid)] * 4 and gids == [str(nobody.pw_gid)] * 4
+        assert int(caps, 16) == 0
+        assert os.readlink(f"/proc/{pen.proc.pid}/root") == str(jail)
+        wait_for(lambda: (jail / "access.log").exists(), 5, what="log inside the jail")
+    finally:
+        pen.stop()
