@@ -20,6 +20,7 @@ from pen.core.httphead import RequestRewriter
 from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
 from pen.core.state import PenState
 from pen.engine import listener as listeners
+from pen.engine import tls
 from pen.engine.conn import Conn, connect_error
 from pen.engine.dummy import serve_dummy
 from pen.engine.logsink import LogSink, open_logsink
@@ -49,6 +50,7 @@ class Balancer:
         self.started = time.time()
         self.mono_offset = time.time() - time.monotonic()   # monotonic -> wall clock
         self.on_exit: list[Callable[[], None]] = []
+        self.tls_ctx = None                  # ssl.SSLContext with -E
         self.connections_total = 0
         self.refused_total = 0
         self.reactor.every(1.0, self.housekeeping)
@@ -139,6 +141,14 @@ class Balancer:
         else:
             host, port = "", 0
         self.connections_total += 1
+        if self.tls_ctx is not None:
+            try:
+                sock = self.tls_ctx.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+            except (OSError, ValueError) as e:
+                log.info("TLS setup for %s failed: %s", host, e)
+                sock.close()
+                return
         client = st.clients.store(host, now, s.tracking)
         who = selection.ClientAddr(host, port)
         initial, first = selection.choose(st, client, who, now)
@@ -268,6 +278,21 @@ class Balancer:
     def _serve_dummy(self, conn: Conn) -> None:
         """penctl `dummy`: pen itself answers every request (§3.4)."""
         serve_dummy(conn)
+
+    # -- TLS ------------------------------------------------------------------------------------
+    def load_tls(self) -> None:
+        """Build the TLS context from the settings (start-up: errors are fatal)."""
+        self.tls_ctx = tls.build_context(self.state.settings)
+
+    def reload_tls(self) -> None:
+        """SIGHUP: pick up renewed certificates; on error keep serving with the old ones."""
+        if not self.state.settings.ssl_cert:
+            return
+        try:
+            self.tls_ctx = tls.build_context(self.state.settings)
+            log.info("TLS certificates reloaded")
+        except tls.TlsError as e:
+            log.error("TLS reload failed, keeping the current certificates: %s", e)
 
     # -- access log -----------------------------------------------------------------------------
     def set_log(self, target: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import struct
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ class Conn:
     __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "client", "who", "initial",
                  "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
                  "timer", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
-                 "reactor", "opened")
+                 "reactor", "opened", "tls", "tls_wants_write")
 
     def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
                  who: ClientAddr, initial: int) -> None:
@@ -65,6 +66,8 @@ class Conn:
         self.local_port = 0
         self.down_mask = 0
         self.up_mask = 0
+        self.tls = isinstance(down, ssl.SSLSocket)
+        self.tls_wants_write = False
         self.reactor.add(self.dfd, 0, self.on_down)
 
     # -- state shown by `connection N` ---------------------------------------------------------
@@ -96,6 +99,11 @@ class Conn:
 
     # -- events --------------------------------------------------------------------------------
     def on_down(self, ev: int) -> None:
+        if self.tls_wants_write and ev & (EPOLLOUT | EPOLLERR | EPOLLHUP):
+            self.tls_wants_write = False
+            self.update()
+            self.read_down()
+            return
         if ev & EPOLLOUT and self.to_down is not None:
             self.flush(True)
             if self.closed:
@@ -115,10 +123,20 @@ class Conn:
             self.read_up()
 
     def read_down(self) -> None:
-        """Client -> server."""
+        """Client -> server (for TLS, also whatever the TLS layer has already decrypted)."""
+        self._read_down_once()
+        while (self.tls and not self.closed and self.to_up is None and not self.down_eof
+               and self.connected and self.down.pending()):
+            self._read_down_once()
+
+    def _read_down_once(self) -> None:
         try:
             n = self.down.recv_into(_buffer)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            return
+        except ssl.SSLWantWriteError:
+            self.tls_wants_write = True
+            self.update()
             return
         except OSError:
             self.abort(reset_client=False)
@@ -183,7 +201,7 @@ class Conn:
         data = _view[:n]
         try:
             sent = self.down.send(data)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             sent = 0
         except OSError:
             self.abort(reset_client=False)
@@ -198,7 +216,7 @@ class Conn:
         pending = self.to_down if towards_client else self.to_up
         try:
             sent = sock.send(pending)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             return
         except OSError:
             self.abort(reset_client=not towards_client)
@@ -210,6 +228,8 @@ class Conn:
             self.to_up = rest
         if rest is None:
             self.after_eof() if (self.down_eof or self.up_eof) else self.update()
+            if not towards_client and self.tls and not self.closed and self.down.pending():
+                self.read_down()      # decrypted bytes wait in the TLS layer, not the socket
 
     # -- closing -------------------------------------------------------------------------------
     def after_eof(self) -> None:
@@ -221,7 +241,7 @@ class Conn:
                 return
             self._shutdown(self.up)
         if self.up_eof and self.to_down is None:
-            if fast in ("up", "both"):
+            if fast in ("up", "both") or self.tls:    # no TLS half-close: close_notify ends it
                 self.close()
                 return
             self._shutdown(self.down)
@@ -265,7 +285,7 @@ class Conn:
             return
         if self.connected:
             dm = EPOLLIN if not self.down_eof and self.to_up is None else 0
-            if self.to_down is not None:
+            if self.to_down is not None or self.tls_wants_write:
                 dm |= EPOLLOUT
             um = EPOLLIN if not self.up_eof and self.to_down is None else 0
             if self.to_up is not None:

@@ -21,7 +21,7 @@ import pwd
 from pen.core.addr import AddressError
 from pen.core.servers import ABUSE, EMERGENCY
 from pen.core.state import PenState
-from pen.engine import sdnotify
+from pen.engine import sdnotify, tls
 from pen.engine.balancer import Balancer
 from pen.settings import Settings
 
@@ -146,6 +146,10 @@ def start(settings: Settings) -> Balancer:
         startup.run_startup_commands(bal, settings.commands, settings.config_file)
     except startup.ConfigError as e:
         raise StartupError(str(e)) from None
+    try:
+        bal.load_tls()
+    except tls.TlsError as e:
+        raise StartupError(str(e)) from None
     if bal.listen_sock is None:
         inherited = adopt_listen_fds()
         if inherited is None and not settings.listen:
@@ -230,6 +234,7 @@ def install_signals(bal: Balancer) -> None:
             elif signum == signal.SIGHUP:
                 sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={int(time.monotonic() * 1e6)}")
                 startup.on_sighup(bal)
+                bal.reload_tls()
                 sdnotify.notify("READY=1")
             elif signum == signal.SIGUSR1:
                 startup.on_usr1(bal)

@@ -135,3 +135,32 @@ def test_interop(lab: Lab, master_impl: str, version: int, unicast: bool) -> Non
     assert took <= skew + SLACK, f"{label}: graceful hand-over {took:.3f} s"
     assert killed_took <= down + SLACK, f"{label}: hard failover {killed_took:.3f} s"
     assert low.complaints() == [], f"{other} complained: {low.complaints()}"
+
+
+def test_keepalived_learns_penvrrp_interval(lab: Lab) -> None:
+    """A v3 keepalived backup configured for 1 s adopts penvrrp's 0.2 s (RFC 5798 §6.4.2):
+    after SIGKILL of penvrrp it takes over in about 0.72 s, not 3.6 s."""
+    ka = lab.keepalived(2, ka_conf(lab, 2, 100, 3, "1", False))
+    a = lab.penvrrp(1, "-p", "150", advert_int="0.2")
+    lab.wait_holder(1, START + 4)
+    wait_for(lambda: "Entering BACKUP STATE" in ka.output(), 3, what="keepalived BACKUP")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    a.kill()
+    took = lab.wait_holder(2, 5, sole=False) - t0
+    learned = master_down_interval(3, 100, 20)
+    print(f"\nkeepalived (advert_int 1) took over {took:.3f} s after penvrrp (0.2 s) died "
+          f"(learned Master_Down {learned:.3f} s, unlearned {master_down_interval(3, 100, 100):.3f} s)")
+    assert took <= learned + SLACK
+
+
+def test_plain_checksum_is_rejected_by_keepalived_227(lab: Lab) -> None:
+    """The RFC 9568 checksum form is the interop hazard of spec/vrrp.md §1.4: keepalived 2.2.7
+    drops it, so both sides end up master; penvrrp still accepts keepalived's form."""
+    ka = lab.keepalived(2, ka_conf(lab, 2, 100, 3, "0.2", False))
+    a = lab.penvrrp(1, "-p", "150", "--checksum-mode", "plain")
+    wait_for(lambda: "Invalid VRRPv3 checksum" in ka.output(), START, what="keepalived to reject the plain form")
+    wait_for(lambda: lab.holders() == [1, 2], START, what="split brain: both hold the VIP")
+    # penvrrp accepted keepalived's pseudo-header adverts (and, as the master, asserted itself)
+    wait_for(lambda: a.counters().get("rx_pseudo_checksum", 0) > 0, 3, what="penvrrp counting keepalived's form")
+    assert a.counters()["checksum_errors"] == 0
