@@ -36,6 +36,8 @@ class Settings:
     stubborn: bool = False
     weight: bool = False
     prio: bool = False
+    leastconn: bool = False          # pen-ha: least connections, between weight and hash
+    hash_method: str = "modulo"      # pen-ha: "modulo" (C pen's) or "consistent" (rendezvous)
     # data path
     http: bool = False
     udp: bool = False
@@ -45,6 +47,10 @@ class Settings:
     transparent: bool = False
     source: str | None = None
     dummy: bool = False
+    queue_max: int = 0               # pen-ha: clients waiting when every server is full
+    queue_timeout: float = 5.0
+    send_proxy: int = 0              # pen-ha: PROXY protocol version sent to servers (0 = off)
+    accept_proxy: bool = False       # pen-ha: expect a PROXY header from a front balancer
     # special servers
     emergency: str | None = None
     abuse: str | None = None

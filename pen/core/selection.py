@@ -13,6 +13,9 @@ works for server 0 too.
 """
 from __future__ import annotations
 
+import hashlib
+import math
+
 from pen.core.acl import client_family_and_int
 from pen.core.clients import Client
 from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
@@ -35,8 +38,9 @@ class ClientAddr:
 
 
 def available(state: PenState, server: Server, now: float) -> bool:
-    """Usable by the selection algorithms: has an address, not blacklisted, not draining."""
-    return (server.has_address() and not server.drain
+    """Usable by the selection algorithms: has an address, not blacklisted, not draining,
+    not marked down by its health check."""
+    return (server.has_address() and not server.drain and not server.down()
             and not server.blacklisted(now, state.settings.blacklist))
 
 
@@ -58,7 +62,11 @@ def initial_server(state: PenState, client: Client, who: ClientAddr, now: float)
         return by_prio(state, now)
     if s.weight:
         return by_weight(state, now)
+    if s.leastconn:
+        return by_leastconn(state, now)
     if s.hash:
+        if s.hash_method == "consistent":
+            return by_consistent_hash(state, who, now)
         return by_hash(state, who)
     return by_roundrobin(state, now)
 
@@ -86,13 +94,53 @@ def by_prio(state: PenState, now: float) -> int:
 def by_weight(state: PenState, now: float) -> int:
     """Least of 256*load/weight over available servers with a weight (§2.5)."""
     candidates = [sv for sv in state.servers.servers if available(state, sv, now)]
-    weighted = [sv for sv in candidates if sv.weight > 0]
+    weighted = [sv for sv in candidates if sv.effective_weight() > 0]
     if not weighted and not any(sv.weight > 0 for sv in state.servers.servers):
         weighted = candidates        # no weights at all: plain least connections
     best, best_score = NO_SERVER, None
     for server in weighted:
-        score = 256 * server.load() // (server.weight or 1)
+        score = 256 * server.load() // (server.effective_weight() or 1)
         if best_score is None or score < best_score:
+            best, best_score = server.index, score
+    return best
+
+
+def by_leastconn(state: PenState, now: float) -> int:
+    """The available server with the fewest connections; ties go round robin (pen-ha)."""
+    servers = state.servers.servers
+    n = len(servers)
+    best, best_load = NO_SERVER, None
+    i = state.rr_last
+    for _ in range(n):
+        i = (i + 1) % n
+        server = servers[i]
+        if available(state, server, now) and (best_load is None or server.load() < best_load):
+            best, best_load = i, server.load()
+    if best != NO_SERVER:
+        state.rr_last = best
+    return best
+
+
+def by_consistent_hash(state: PenState, who: ClientAddr, now: float) -> int:
+    """Weighted rendezvous hashing of the client address over the available servers (pen-ha).
+
+    Each server scores -w / ln(u), u uniform in (0,1) from a hash of (client, server address):
+    the highest score wins.  Adding or removing one of N servers moves only the clients whose
+    winner changed, about 1/N of them, and every pen node with the same server addresses picks
+    the same server for a client, with no shared state (issue 12).  With -r the client port is
+    part of the key.
+    """
+    key = who.host if not state.settings.roundrobin else f"{who.host}:{who.port}"
+    best, best_score = NO_SERVER, -math.inf
+    for server in state.servers.servers:
+        if not available(state, server, now):
+            continue
+        weight = server.effective_weight() or 1
+        digest = hashlib.blake2b(f"{key}|{server.host}|{server.port}".encode(),
+                                 digest_size=8).digest()
+        u = (int.from_bytes(digest, "big") + 1) / (2 ** 64 + 2)
+        score = -weight / math.log(u)
+        if score > best_score:
             best, best_score = server.index, score
     return best
 
@@ -124,6 +172,8 @@ def admissible(state: PenState, index: int, client: Client, who: ClientAddr, now
         return "blacklisted"
     if index >= 0 and server.drain and client.server != index:
         return "draining"
+    if server.down():
+        return "down (health check)"
     if server.maxc:
         load = server.load()
         sticky = client.server == index

@@ -10,6 +10,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 
+from pen.core.health import CheckSpec, HealthState
+
 NO_SERVER = -3
 EMERGENCY = -1
 ABUSE = -2
@@ -39,6 +41,19 @@ class Server:
     total: int = 0                        # connections ever established
     failures: int = 0                     # connect failures and timeouts
     drain: bool = False                   # no new clients (pen-ha extension)
+    check: CheckSpec | None = None        # active health check (pen-ha extension)
+    health: HealthState | None = None
+    agent_weight: int | None = None       # weight percentage reported by an agent check
+    send_proxy: int = -1                  # PROXY version for this server; -1 = the global one
+
+    def down(self) -> bool:
+        """Marked down by its health check."""
+        return self.health is not None and not self.health.up
+
+    def effective_weight(self) -> int:
+        if self.agent_weight is None:
+            return self.weight
+        return self.weight * self.agent_weight // 100
 
     @property
     def configured(self) -> bool:

@@ -12,17 +12,21 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from typing import Callable
 
 from pen.core import accesslog, selection
 from pen.core.addr import parse_listen, parse_server
 from pen.core.httphead import RequestRewriter
+from pen.core.proxyproto import encode_v1, encode_v2
 from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
 from pen.core.state import PenState
 from pen.engine import listener as listeners
 from pen.engine import tls
 from pen.engine.conn import Conn, connect_error
 from pen.engine.dummy import serve_dummy
+from pen.engine.health import HealthChecker
+from pen.engine.proxyin import ProxyReader
 from pen.engine.logsink import LogSink, open_logsink
 from pen.engine.reactor import EPOLLIN, Reactor
 from pen.engine.udp import UdpBalancer
@@ -53,6 +57,9 @@ class Balancer:
         self.tls_ctx = None                  # ssl.SSLContext with -E
         self.connections_total = 0
         self.refused_total = 0
+        self.queue: deque[Conn] = deque()     # clients waiting for a server with room
+        self.queued_total = 0
+        self.health = HealthChecker(self)
         self.reactor.every(1.0, self.housekeeping)
 
     # -- listener ---------------------------------------------------------------------------
@@ -131,9 +138,7 @@ class Balancer:
 
     # -- a new client ------------------------------------------------------------------------
     def new_connection(self, sock: socket.socket, addr: tuple | str) -> None:
-        st = self.state
-        s = st.settings
-        now = self.reactor.now
+        s = self.state.settings
         sock.setblocking(False)
         if isinstance(addr, tuple):
             host, port = addr[0], addr[1]
@@ -141,6 +146,14 @@ class Balancer:
         else:
             host, port = "", 0
         self.connections_total += 1
+        if s.accept_proxy:
+            ProxyReader(self, sock, host, port).start()     # then admit() with the real client
+            return
+        self.admit(sock, host, port)
+
+    def admit(self, sock: socket.socket, host: str, port: int,
+              dst: tuple[str, int] | None = None) -> None:
+        """The client's real address is known: set up TLS, select a server, connect."""
         if self.tls_ctx is not None:
             try:
                 sock = self.tls_ctx.wrap_socket(sock, server_side=True,
@@ -149,11 +162,23 @@ class Balancer:
                 log.info("TLS setup for %s failed: %s", host, e)
                 sock.close()
                 return
+        self.start_client(sock, host, port, dst)
+
+    def start_client(self, sock: socket.socket, host: str, port: int,
+                     dst: tuple[str, int] | None = None) -> None:
+        """Select a server for a client and start connecting."""
+        st = self.state
+        s = st.settings
+        now = self.reactor.now
+        if not self.free_slots:
+            sock.close()
+            return
         client = st.clients.store(host, now, s.tracking)
         who = selection.ClientAddr(host, port)
         initial, first = selection.choose(st, client, who, now)
         index = self.free_slots.pop()
         conn = Conn(self, index, sock, client, who, initial)
+        conn.dst = dst
         self.conns[index] = conn
         self.nconns += 1
         if s.dummy:
@@ -175,6 +200,8 @@ class Balancer:
         now = self.reactor.now
         while True:
             if index in (NO_SERVER, DROP):
+                if index == NO_SERVER and self._enqueue(conn):
+                    return
                 log.info("no server for client %s; closing", conn.who.host or "unix")
                 self.refused_total += 1
                 conn.close()
@@ -190,7 +217,7 @@ class Balancer:
                     srv.c += 1
                     srv.total += 1
                     srv.status = float("-inf")
-                    conn.established()
+                    self._established(conn)
                 else:
                     srv.pending += 1
                     self.pending += 1
@@ -233,10 +260,30 @@ class Balancer:
         if err == 0:
             srv.c += 1
             srv.total += 1
-            conn.established()
+            self._established(conn)
         else:
             self._connect_failed(conn, os.strerror(err))
         self.resume_accept()
+
+    def _established(self, conn: Conn) -> None:
+        """The upstream connect completed: send a PROXY header if configured, then forward."""
+        srv = conn.srv
+        version = srv.send_proxy if srv.send_proxy >= 0 else self.state.settings.send_proxy
+        if version:
+            header = proxy_header(conn, version)
+            try:
+                sent = conn.up.send(header)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = -1
+            if sent < 0:
+                conn.established()
+                conn.abort(reset_client=True)
+                return
+            if sent < len(header):
+                conn.to_up = header[sent:]
+        conn.established()
 
     def connect_timeout(self, conn: Conn) -> None:
         if conn.closed or conn.connected:
@@ -263,6 +310,42 @@ class Balancer:
             srv.status = now
             log.info("blacklisting server %d because of %s", index, why)
 
+    # -- the wait queue (pen-ha): clients wait for a server with room ----------------------------
+    def _enqueue(self, conn: Conn) -> bool:
+        """Park a client when servers exist but all are at their limits."""
+        s = self.state.settings
+        if s.queue_max <= 0 or len(self.queue) >= s.queue_max or conn.initial == DROP:
+            return False
+        now = self.reactor.now
+        usable = any(selection.available(self.state, srv, now) for srv in self.state.servers.servers)
+        if not usable:
+            return False
+        conn.queued_until = now + s.queue_timeout
+        self.queue.append(conn)
+        self.queued_total += 1
+        return True
+
+    def _dequeue(self) -> None:
+        """A server may have room again: retry waiting clients in order."""
+        now = self.reactor.now
+        for _ in range(len(self.queue)):
+            conn = self.queue.popleft()
+            if conn.closed:
+                continue
+            if now > conn.queued_until:
+                log.info("client %s waited %.1f s in the queue; closing", conn.who.host,
+                         self.state.settings.queue_timeout)
+                self.refused_total += 1
+                conn.close()
+                continue
+            initial, first = selection.choose(self.state, conn.client, conn.who, now)
+            if first in (NO_SERVER, DROP):
+                self.queue.appendleft(conn)       # still full: keep its place, stop here
+                return
+            conn.queued_until = 0.0
+            conn.initial = initial
+            self.connect(conn, first)
+
     def connection_closed(self, conn: Conn, was_connected: bool, was_pending: bool) -> None:
         if conn.srv is not None:
             if was_connected:
@@ -273,6 +356,8 @@ class Balancer:
         self.conns[conn.index] = None
         self.free_slots.append(conn.index)
         self.nconns -= 1
+        if self.queue and was_connected:
+            self._dequeue()
         self.resume_accept()
 
     def _serve_dummy(self, conn: Conn) -> None:
@@ -377,6 +462,8 @@ class Balancer:
                     conn.close()
         if self.udp is not None:
             self.udp.expire(now)
+        if self.queue:
+            self._dequeue()
         self.resume_accept()
 
     # -- running -------------------------------------------------------------------------------
@@ -394,6 +481,20 @@ class Balancer:
             self.logsink.close()
         for hook in self.on_exit:
             hook()
+
+
+def proxy_header(conn: Conn, version: int) -> bytes:
+    """PROXY v1/v2 for this client: its address, and the address it connected to."""
+    try:
+        local = conn.down.getsockname()
+    except OSError:
+        local = None
+    src, sport = conn.who.host, conn.who.port
+    if not src or not isinstance(local, tuple):
+        src, sport, dst, dport = "", 0, "", 0
+    else:
+        dst, dport = conn.dst if conn.dst else (local[0], local[1])
+    return (encode_v2 if version == 2 else encode_v1)(src, sport, dst, dport)
 
 
 def _local_port(sock: socket.socket) -> int:

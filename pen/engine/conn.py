@@ -38,7 +38,7 @@ class Conn:
     __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "client", "who", "initial",
                  "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
                  "timer", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
-                 "reactor", "opened", "tls", "tls_wants_write")
+                 "reactor", "opened", "tls", "tls_wants_write", "queued_until", "dst")
 
     def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
                  who: ClientAddr, initial: int) -> None:
@@ -68,6 +68,8 @@ class Conn:
         self.up_mask = 0
         self.tls = isinstance(down, ssl.SSLSocket)
         self.tls_wants_write = False
+        self.queued_until = 0.0
+        self.dst: tuple[str, int] | None = None     # the address the client asked for (PROXY)
         self.reactor.add(self.dfd, 0, self.on_down)
 
     # -- state shown by `connection N` ---------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,29 +13,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import vrrplab  # noqa: E402
 
 
-def _require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("network namespace tests need root")
-
-
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[vrrplab.Lab]:
-    """Two penvrrp nodes' LAN: switch namespace with a bridge, nodes 192.0.2.1 and .2."""
-    _require_root()
-    lan = vrrplab.Lab(tmp_path, nodes=2)
-    try:
-        lan.build()
+    """Two nodes' LAN: switch namespace with a bridge (client 192.0.2.254), nodes .1 and .2."""
+    with vrrplab.running_lab(tmp_path, 2) as lan:
         yield lan
-    finally:
-        lan.close()
 
 
 @pytest.fixture
 def lab3(tmp_path: Path) -> Iterator[vrrplab.Lab]:
-    _require_root()
-    lan = vrrplab.Lab(tmp_path, nodes=3)
-    try:
-        lan.build()
+    """Three nodes: .1, .2, .3."""
+    with vrrplab.running_lab(tmp_path, 3) as lan:
         yield lan
-    finally:
-        lan.close()

@@ -43,6 +43,7 @@ def test_election_kill_failover_traffic_and_stale_vip(lab: Lab) -> None:
                for f in adverts)
     assert 4 <= len(adverts) <= 7, f"{len(adverts)} adverts in 1 s at 0.2 s"
 
+    before = b.counters()
     with Capture(lab) as cap:
         killed = time.monotonic()
         a.kill()
@@ -63,7 +64,9 @@ def test_election_kill_failover_traffic_and_stale_vip(lab: Lab) -> None:
     lab.wait_holder(1, START)
     assert "removed VIP 192.0.2.100/24" in a2.output()
     b.wait_state("BACKUP", 2)
-    assert b.counters()["become_master"] == 1 and b.counters()["release_master"] == 1
+    after = b.counters()
+    assert after["become_master"] == before["become_master"] + 1
+    assert after["release_master"] == before["release_master"] + 1
 
 
 def _get(lab: Lab, port: int) -> str | None:
@@ -141,3 +144,21 @@ def test_preempt_delay(lab: Lab) -> None:
     down = master_down_interval(3, 150, INTERVAL_CS)
     print(f"\npreempt_delay 1.0: took over {took:.3f} s after start (expected 1.0 .. {1.0 + down:.3f})")
     assert 1.0 - 0.1 <= took <= 1.0 + down + SLACK, took
+
+
+def test_three_nodes_highest_backup_wins(lab3: Lab) -> None:
+    """Skew_Time makes the 120 backup time out before the 100 one (spec §6.2 #9)."""
+    a = lab3.penvrrp(1, "-p", "150", name="A")
+    b = lab3.penvrrp(2, "-p", "120", name="B")
+    c = lab3.penvrrp(3, "-p", "100", name="C")
+    lab3.wait_holder(1, START)
+    b.wait_state("BACKUP", 2)
+    c.wait_state("BACKUP", 2)
+    c_before = c.counters()["become_master"]  # under load C may have won briefly at start-up
+    t0 = time.monotonic()
+    a.kill()
+    took = lab3.wait_holder(2, 3, sole=False) - t0
+    print(f"\nthree nodes: priority 120 took over after {took:.3f} s")
+    time.sleep(master_down_interval(3, 100, INTERVAL_CS))
+    assert 3 not in lab3.holders() and c.state()["state"] == "BACKUP"
+    assert c.counters()["become_master"] == c_before, "C never took over"

@@ -9,6 +9,7 @@ in ``close()``, which the fixtures call even when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -20,7 +21,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,21 @@ class Capture:
 
     def garps(self, vip: str = VIP) -> list[Frame]:
         return [f for f in self.frames if f.kind == "arp" and f.src == vip]
+
+
+@contextlib.contextmanager
+def running_lab(tmp: Path, nodes: int) -> Iterator[Lab]:
+    """A built lab, torn down (processes killed, namespaces deleted) however the test ends."""
+    if os.geteuid() != 0:
+        import pytest
+
+        pytest.skip("network namespace tests need root")
+    lab = Lab(tmp, nodes=nodes)
+    try:
+        lab.build()
+        yield lab
+    finally:
+        lab.close()
 
 
 def have_keepalived() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +15,7 @@ import vrrplab  # noqa: E402
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[vrrplab.Lab]:
-    if os.geteuid() != 0:
-        pytest.skip("keepalived interop tests need root (network namespaces)")
     if not vrrplab.have_keepalived():
         pytest.skip("keepalived is not installed (scripts/debian-packages.txt lists it)")
-    lan = vrrplab.Lab(tmp_path, nodes=2)
-    try:
-        lan.build()
+    with vrrplab.running_lab(tmp_path, 2) as lan:
         yield lan
-    finally:
-        lan.close()

@@ -6,7 +6,6 @@ import subprocess
 
 from helpers_control import PEN, cmd, start_pen, wait_for
 
-from support.procs import Pen
 
 
 def test_file_refines_the_command_line_and_include(tmp_path, backends) -> None:

@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import stat
-import time
 
 import pytest
 from helpers_control import cmd, ctl, pid_alive, start_pen, wait_control, wait_for

@@ -29,7 +29,6 @@ def populated():
     st.current = 1
     c = st.clients.store("127.0.0.1", fx.clock - 4, 0)
     c.server, c.connects, c.csx, c.crx = 1, 6, 796, 316
-    fx.clock_wall = 0
     return interp, fx
 
 
