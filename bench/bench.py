@@ -680,6 +680,7 @@ def markdown(meta: dict, summ: dict, idle: list[dict], runs: list[dict]) -> str:
         for c in (r["cmd"], r["wrk"]):
             c = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", c)
             c = re.sub(r"/tmp/\S+/", "TMP/", c)
+            c = re.sub(r"haproxy-\d+\.cfg", "haproxy.cfg", c)
             if c not in seen:
                 seen.add(c)
                 L.append(c)

@@ -88,6 +88,9 @@ def _positive(what: str, minimum: int = 0):
 @click.option("-w", "web_stats", metavar="file", help="HTML status file, written on USR1 and `status`.")
 @click.option("-x", "conn_max", type=int, callback=_positive("-x", 1), metavar="N",
               help="Maximum simultaneous connections.  [default: 500]")
+@click.option("--takeover", "takeover", metavar="CONTROL_PATH",
+              help="Seamless restart: take the listening socket from the pen whose unix "
+                   "control socket this is; it finishes its connections and exits.")
 @click.version_option(__version__, "--version", prog_name="pen",
                       message=f"%(prog)s (pen-ha) %(version)s, compatible with pen {C_PEN_VERSION}")
 @click.argument("args", nargs=-1, metavar="[host:]port|path SERVER...")

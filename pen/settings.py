@@ -89,6 +89,7 @@ class Settings:
     dsr_if: str | None = None
     dsr_ip: str | None = None
     control_socket_mode: int = 0o600
+    takeover: str | None = None      # pen-ha: take the listener from the pen at this control path
 
     def mode_text(self) -> str:
         """The `mode` reply (§3.4): `[no ]hash [no ]roundrobin [no ]stubborn [no ]weight [no ]prio`."""

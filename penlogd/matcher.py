@@ -14,6 +14,7 @@ Pure: no sockets, no clock (`now` is passed in).  Differences from C penlogd, on
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from pen.core.accesslog import MAX_REQUEST, PenEntry
 from pen.core.weblog import WebLine, parse_web_line, render, strip_syslog
 
 
+@functools.lru_cache(maxsize=4096)
 def norm_addr(text: str) -> str:
-    """Canonical text of an address, IPv4-mapped IPv6 as IPv4; other text unchanged."""
+    """Canonical text of an address, IPv4-mapped IPv6 as IPv4; other text unchanged (cached:
+    there are few servers)."""
     try:
         a = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:

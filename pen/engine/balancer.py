@@ -60,6 +60,7 @@ class Balancer:
         self.queue: deque[Conn] = deque()     # clients waiting for a server with room
         self.queued_total = 0
         self.health = HealthChecker(self)
+        self.handed_over = False             # the listener went to a new pen (takeover)
         self.reactor.every(1.0, self.housekeeping)
 
     # -- listener ---------------------------------------------------------------------------

@@ -112,6 +112,8 @@ class Conn:
                 return
         if ev & (EPOLLIN | EPOLLHUP | EPOLLERR) and self.down_mask & EPOLLIN:
             self.read_down()
+        elif ev & EPOLLERR and not self.closed:
+            self.abort(reset_client=False)     # an error nothing else would notice: no spin
 
     def on_up(self, ev: int) -> None:
         if not self.connected:
@@ -123,6 +125,8 @@ class Conn:
                 return
         if ev & (EPOLLIN | EPOLLHUP | EPOLLERR) and self.up_mask & EPOLLIN:
             self.read_up()
+        elif ev & EPOLLERR and not self.closed:
+            self.abort(reset_client=True)
 
     def read_down(self) -> None:
         """Client -> server (for TLS, also whatever the TLS layer has already decrypted)."""

@@ -21,7 +21,7 @@ import pwd
 from pen.core.addr import AddressError
 from pen.core.servers import ABUSE, EMERGENCY
 from pen.core.state import PenState
-from pen.engine import sdnotify, tls
+from pen.engine import sdnotify, takeover, tls
 from pen.engine.balancer import Balancer
 from pen.settings import Settings
 
@@ -124,6 +124,10 @@ def run(settings: Settings) -> int:
         print(f"pen: {e}", file=sys.stderr)
         return 1
     install_signals(bal)
+    interval = sdnotify.watchdog_interval()
+    if interval:
+        # pinged from the loop itself: a stuck loop stops the pings and systemd restarts pen
+        bal.reactor.every(interval, lambda: sdnotify.notify("WATCHDOG=1"))
     sdnotify.notify("READY=1", f"STATUS=balancing on {bal.listen_text}", f"MAINPID={os.getpid()}")
     log.info("pen-ha started, listening on %s", bal.listen_text)
     try:
@@ -150,6 +154,12 @@ def start(settings: Settings) -> Balancer:
         bal.load_tls()
     except tls.TlsError as e:
         raise StartupError(str(e)) from None
+    if bal.listen_sock is None and settings.takeover:
+        try:
+            sock, text = takeover.request(settings.takeover)
+        except takeover.TakeoverError as e:
+            raise StartupError(str(e)) from None
+        bal.open_listener(settings.listen or text, sock)
     if bal.listen_sock is None:
         inherited = adopt_listen_fds()
         if inherited is None and not settings.listen:

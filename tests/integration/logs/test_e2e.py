@@ -38,9 +38,10 @@ class Stack:
     nginx_port: int = 0
     httpd_port: int = 0
 
-    def start_nginx(self) -> None:
+    def start_nginx(self, syslog: bool = False) -> None:
         """nginx-light in the foreground; its listening socket is made here (port 0) and
-        inherited through $NGINX; its access log goes to stdout (a pipe into penlog) and a file."""
+        inherited through $NGINX; its access log goes to stdout (a pipe into penlog) and a
+        file, or with `syslog` straight to penlogd as syslog datagrams."""
         d = self.tmp / "nginx"
         d.mkdir()
         sock = socket.socket()
@@ -52,7 +53,7 @@ daemon off; master_process on; worker_processes 1; pid {d}/nginx.pid; error_log 
 events {{ worker_connections 2048; }}
 http {{
   log_format penha {FORMAT};
-  access_log /dev/stdout penha;
+  access_log {f"syslog:server=127.0.0.1:{self.log_port},nohostname" if syslog else "/dev/stdout"} penha;
   access_log {self.tmp}/nginx.log penha;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
@@ -65,7 +66,8 @@ http {{
                                  pass_fds=[sock.fileno()])
         sock.close()
         self.procs.append(nginx)
-        self._penlog(nginx)
+        if not syslog:
+            self._penlog(nginx)
 
     def start_httpd(self) -> None:
         port_file = self.tmp / "httpd.port"
@@ -173,3 +175,32 @@ def test_offline_pen_file_log_mergelogs(stack: Stack) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""            # no progress bar in a pipe, nothing unparsed
     check_attribution(r.stdout.splitlines(), sent)
+
+
+def test_nginx_syslog_straight_to_penlogd(stack: Stack) -> None:
+    """nginx's `access_log syslog:server=...`: no penlog; penlogd strips the syslog header.
+    pen's entries are injected, with the source ports the clients bind beforehand."""
+    from helpers_logs import send
+
+    from pen.core.accesslog import PenEntry, net_datagram
+    proc, stack.log_port, merged = start_penlogd(stack.tmp, "--hold", "5")
+    stack.procs.append(proc)
+    stack.start_nginx(syslog=True)
+    socks = []
+    for i, client in enumerate(CLIENTS):
+        s = socket.socket()
+        s.settimeout(10)
+        s.bind(("127.0.0.1", 0))
+        lport = s.getsockname()[1]
+        send(stack.log_port, net_datagram(PenEntry(client, 1, "127.0.0.1", stack.nginx_port, lport,
+                                                   0, "GET / HTTP/1.1")))
+        socks.append(s)
+    for s in reversed(socks):             # served (and logged) in the reverse order
+        with s:
+            s.connect(("127.0.0.1", stack.nginx_port))
+            s.sendall(f"GET / HTTP/1.1\r\nHost: t\r\nUser-Agent: e2e-{CLIENTS[socks.index(s)]}-0\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            while s.recv(4096):
+                pass
+    wait_for(lambda: len(lines_of(merged)) >= len(CLIENTS), 20, "merged syslog lines")
+    check_attribution(lines_of(merged), [f"e2e-{c}-0" for c in CLIENTS])

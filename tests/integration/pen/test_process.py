@@ -169,3 +169,18 @@ def test_user_and_chroot_drop_everything(backends, tmp_path) -> None:
         wait_for(lambda: (jail / "access.log").exists(), 5, what="log inside the jail")
     finally:
         pen.stop()
+
+
+def test_sd_notify_watchdog_pings(backends) -> None:
+    """WATCHDOG_USEC set: pen pings WATCHDOG=1 at half the interval, from its event loop."""
+    (a,) = backends("name", "a")
+    pen = Pen(a.addr, env={"WATCHDOG_USEC": "200000"})
+    try:
+        pen.notify.settimeout(2)
+        pings = 0
+        while pings < 3:
+            if b"WATCHDOG=1" in pen.notify.recv(4096):
+                pings += 1
+        assert fetch_name(pen) == "a"
+    finally:
+        pen.stop()
