@@ -88,6 +88,7 @@ class Settings:
     ssl_client_renegotiation_interval: int = 3600
     dsr_if: str | None = None
     dsr_ip: str | None = None
+    geoip_db: list[str] = field(default_factory=list)   # issue 11: [] = Debian's GeoIP files
     control_socket_mode: int = 0o600
     takeover: str | None = None      # pen-ha: take the listener from the pen at this control path
 

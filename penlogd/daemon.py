@@ -62,8 +62,14 @@ class Output:
             self.fp.write(line + "\n")
 
     def reopen(self) -> None:
+        """HUP: a new file at the same path; on failure keep writing to the old one."""
+        try:
+            fp = self._open()
+        except OSError as err:
+            log.error("cannot reopen %s: %s; keeping the old file", self.path, err)
+            return
         self.fp.close()
-        self.fp = self._open()
+        self.fp = fp
 
     def close(self) -> None:
         self.fp.flush()
@@ -102,7 +108,7 @@ class Daemon:
         if is_pen_datagram(data):
             entry = parse_datagram(data)
             if entry is None:
-                log.info("discarding bogus pen line %s", data[:200].decode("latin-1").rstrip())
+                log.warning("discarding bogus pen line %s", data[:200].decode("latin-1").rstrip())
                 return
             self.out.write(self.matcher.add_pen(entry, now))
             return
@@ -193,6 +199,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _write_port(path: str, port: int) -> None:
+    """Atomically: whoever sees the file sees the whole port."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, path)
+
+
 def _fail(msg: str) -> None:
     click.echo(f"penlogd: {msg}", err=True)
     sys.exit(1)
@@ -254,11 +268,8 @@ def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile
     signal.signal(signal.SIGHUP, flags.on_hup)
     signal.signal(signal.SIGTERM, flags.on_term)
     signal.signal(signal.SIGINT, flags.on_term)
-    if port_file:   # a test reading it knows the socket is bound and signals are handled
-        tmp = port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{bound}\n")
-        os.replace(tmp, port_file)
+    if port_file and jail:      # outside the jail; otherwise written last, as the ready signal
+        _write_port(port_file, bound)
     if jail:
         os.chroot(jail)
         os.chdir("/")
@@ -270,9 +281,14 @@ def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile
     except OSError as err:
         _fail(f"Can't open logfile {logfile}: {err}")
     if pidfile:
-        with open(pidfile, "w") as f:
-            f.write(str(os.getpid()))
+        try:
+            with open(pidfile, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as err:
+            _fail(f"Can't create pidfile {pidfile}: {err}")
     log.debug("listening on UDP %s:%d", listen, bound)
+    if port_file and not jail:
+        _write_port(port_file, bound)
     daemon = Daemon(sock, Matcher(capacity=cache, hold=max(0.0, hold)), senders, out, flags)
     try:
         daemon.run(wake_r)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 NLISTS = 10
 FAMILY_UNIX = 0
@@ -47,6 +48,11 @@ class AclError(ValueError):
 @dataclass(slots=True)
 class Acls:
     lists: list[list[AclEntry]] = field(default_factory=lambda: [[] for _ in range(NLISTS)])
+    # Country entries (issue 11): the loaded databases (pen.core.geoip.CountryLookup), and
+    # whether start-up is over, after which a country entry without a database is refused
+    # (C pen accepted it and never matched it, §1.6).
+    geo: Any = None
+    geo_required: bool = False
 
     def add(self, n: int, words: list[str]) -> AclEntry:
         """`acl N permit|deny ADDR [MASK]`, `ADDR6[/LEN]` or `country CC`."""
@@ -60,6 +66,9 @@ class Acls:
         if words[1] == "country":
             if len(words) < 3 or len(words[2]) != 2 or not words[2].isalpha():
                 raise AclError("acl: expected country")
+            if self.geo_required and self.geo is None:
+                raise AclError("acl: country entries need a GeoIP database, and none is "
+                               "loaded (geoip_db PATH at start-up; see docs/dataplane.md)")
             entry = AclEntry(permit, 0, country=words[2].upper())
         elif ":" in words[1]:
             text, _, length = words[1].partition("/")
@@ -94,7 +103,12 @@ class Acls:
         entries = self.lists[n] if 0 <= n < NLISTS else ()
         if not entries or family == FAMILY_UNIX:
             return True
+        looked_up = country is not None
         for entry in entries:
+            if entry.country and not looked_up:       # once, at the first country entry (C)
+                looked_up = True
+                if self.geo is not None:
+                    country = self.geo.country(family, address)
             if entry.matches(family, address, country):
                 return entry.permit
         return not entries[-1].permit

@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable
 
+from pen.core import control_ext
 from pen.core.acl import NLISTS
 from pen.core.state import PenState
 from pen.settings import Settings
@@ -149,10 +150,12 @@ def render(state: PenState, listen: str | None, version: str, path: str,
         out.append(f"dsr_if {s.dsr_if}")
     if s.dsr_ip:
         out.append(f"dsr_ip {s.dsr_ip}")
+    out += control_ext.render_settings(state)
     for sv in state.servers.servers:
         where = f" address {sv.host}" if sv.family else ""
         out.append(f"server {sv.index} acl {sv.acl}{where} port {sv.port} max {sv.maxc} "
                    f"hard {sv.hard} weight {sv.weight} prio {sv.prio}")
+        out += control_ext.render_server(sv)
     out += [_onoff(flag, getattr(s, flag))
             for flag in ("hash", "roundrobin", "stubborn", "weight", "prio")]
     return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from pen.core import configfile, stats
+from pen.core import configfile, control_dataplane, control_ext, stats
 from pen.core.acl import NLISTS, AclError
 from pen.core.addr import AddressError
 from pen.core.servers import MAX_SERVERS
@@ -25,7 +25,7 @@ from pen.core.state import PenState
 SSL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1.1", "no_tlsv1.2",
                "cipher_server_preference")
 FLAGS = ("abort_on_error", "ascii", "dummy", "hash", "http", "keepalive", "prio", "roundrobin",
-         "stubborn", "tcp_nodelay", "transparent", "weight")
+         "stubborn", "tcp_nodelay", "transparent", "weight") + control_ext.EXT_FLAGS
 EVENT_LOOPS = ("epoll", "kqueue", "poll", "select")
 DEFAULT_RECENT = 300
 MAX_LINE = 4095
@@ -117,6 +117,8 @@ class Interpreter:
             self.table[flag] = lambda words, f=flag: self._flag(f, True)
         for name in EVENT_LOOPS:
             self.table[name] = lambda words: ""
+        control_ext.register(self, CommandError)
+        control_dataplane.register(self, CommandError)      # issue 11: geoip_db
 
     # -- entry point ----------------------------------------------------------------------------
     def run(self, line: str) -> Reply:
@@ -274,7 +276,10 @@ class Interpreter:
         if n >= MAX_SERVERS:
             raise CommandError(f"server {n}: out of range 0-{MAX_SERVERS - 1} "
                                "(C pen 0.34.1 allocated memory without limit)")
-        pairs = words[2:]
+        try:
+            pairs, ext = control_ext.split_server_words(n, words[2:])
+        except control_ext.ExtError as e:
+            raise CommandError(str(e)) from None
         if len(pairs) % 2:
             raise CommandError(f"server {n}: '{pairs[-1]}' needs a value")
         changes: dict[str, int | str] = {}
@@ -318,6 +323,7 @@ class Interpreter:
                 setattr(srv, attr, changes[key])
         if "blacklist" in changes:
             srv.status = self.fx.now() + int(changes["blacklist"]) - self.state.settings.blacklist
+        control_ext.apply_server_ext(srv, ext)
         return ""
 
     # -- clients and connections ----------------------------------------------------------------------
@@ -519,5 +525,5 @@ COMMAND_WORDS = (
     "roundrobin", "select", "server", "servers", "socket", "source", "ssl_ciphers",
     "ssl_client_renegotiation_interval", "ssl_ocsp_response", "ssl_option", "ssl_sni_path",
     "status", "stubborn", "tarpit_acl", "tcp_fastclose", "tcp_nodelay", "timeout", "tracking",
-    "transparent", "web_stats", "weight", "write",
-)
+    "transparent", "web_stats", "weight", "write", "takeover",
+) + control_ext.WORDS + control_dataplane.WORDS

@@ -22,7 +22,7 @@ from pen.core.proxyproto import encode_v1, encode_v2
 from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
 from pen.core.state import PenState
 from pen.engine import listener as listeners
-from pen.engine import tls
+from pen.engine import tls, transparent
 from pen.engine.conn import Conn, connect_error
 from pen.engine.dummy import serve_dummy
 from pen.engine.health import HealthChecker
@@ -208,7 +208,7 @@ class Balancer:
                 conn.close()
                 return
             srv = st.servers.get(index)
-            up, err = self._start_connect(srv)
+            up, err = self._start_connect(srv, conn.who.host)
             if up is not None and err in (0, errno.EINPROGRESS, errno.EAGAIN):
                 conn.attach_upstream(up, index, srv)
                 selection.record_choice(st, conn.client, index)
@@ -231,7 +231,8 @@ class Balancer:
             self.blacklist(srv, index, now, f"connect failure ({os.strerror(err)})")
             index = selection.next_failover(st, index, conn.initial, conn.client, conn.who, now)
 
-    def _start_connect(self, srv: Server) -> tuple[socket.socket | None, int]:
+    def _start_connect(self, srv: Server,
+                       client_host: str = "") -> tuple[socket.socket | None, int]:
         s = self.state.settings
         try:
             up = socket.socket(srv.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
@@ -244,6 +245,8 @@ class Balancer:
                     up.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 if s.source:
                     up.bind((s.source, 0))
+                elif s.transparent and srv.family == socket.AF_INET and client_host:
+                    transparent.bind_to_client(up, client_host)      # issue 11, §1.11
             err = up.connect_ex(srv.sockaddr)
         except OSError as e:
             err = e.errno or errno.EIO

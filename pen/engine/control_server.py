@@ -28,6 +28,7 @@ from pen.core.addr import AddressError, Endpoint, parse_listen
 from pen.core.control import MAX_LINE, Interpreter
 from pen.engine import listener as listeners
 from pen.engine.balancer import Balancer
+from pen.engine import takeover
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 from pen.resolve import resolve_endpoint
 
@@ -246,6 +247,12 @@ class ControlConn:
             self.close()
             return
         line = bytes(self.buf[:MAX_LINE]).decode("utf-8", "replace")
+        if line.split()[:1] == ["takeover"]:           # needs this very socket: fd passing
+            self.sock.setblocking(True)
+            self.sock.settimeout(2)
+            takeover.hand_over(self.server.bal, self.sock)
+            self.close()
+            return
         reply = self.server.interp.run(line)
         if reply.error:
             log.warning("control: %s", reply.error)

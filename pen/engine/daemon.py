@@ -154,13 +154,23 @@ def start(settings: Settings) -> Balancer:
         bal.load_tls()
     except tls.TlsError as e:
         raise StartupError(str(e)) from None
+    from pen.engine import dsr, geoipdb          # issue 11: country ACLs, DSR
+    try:
+        geoipdb.install(bal.state)
+    except geoipdb.GeoDbError as e:
+        raise StartupError(str(e)) from None
+    if settings.dsr_if:                          # DSR: a raw socket instead of the listener
+        try:
+            dsr.start(bal, settings.dsr_if, settings.listen or "")
+        except dsr.DsrError as e:
+            raise StartupError(str(e)) from None
     if bal.listen_sock is None and settings.takeover:
         try:
             sock, text = takeover.request(settings.takeover)
         except takeover.TakeoverError as e:
             raise StartupError(str(e)) from None
         bal.open_listener(settings.listen or text, sock)
-    if bal.listen_sock is None:
+    if bal.listen_sock is None and not settings.dsr_if:
         inherited = adopt_listen_fds()
         if inherited is None and not settings.listen:
             raise StartupError("no listen address (give [host:]port, or `listen` in the -F file)")

@@ -18,7 +18,7 @@ from vrrplab import CLIENT, VIP, Lab, Proc, wait_for
 pytestmark = [pytest.mark.root, pytest.mark.netns]
 
 MCAST_MAC = "01:00:5e:00:00:12"
-START = 8.0
+START = 15.0  # penvrrp start-up (scapy + pyroute2 imports, ~1 s idle, several s on a loaded box) plus an election
 
 
 def frame(lab: Lab, vrrp: bytes, ttl: int = 255, cut: int = 0) -> bytes:
@@ -99,7 +99,7 @@ def test_hostile_v3_adverts_are_dropped_counted_and_harmless(lab: Lab) -> None:
     assert a.output().count("[checksum_errors]") == 1
     # positive control: the same advert without a defect does move the VIP
     _send3(lab, frame(lab, v3()))
-    a.wait_state("BACKUP", 2)
+    a.wait_state("BACKUP", 5)
     wait_for(lambda: lab.holders() == [], 2, what="VIP removed after the valid advert")
 
 
@@ -114,4 +114,4 @@ def test_hostile_v2_auth_and_interval(lab: Lab) -> None:
     _check_dropped(lab, a, "v2 ttl 254", frame(lab, v2(), ttl=254), "ip_ttl_errors")
     _check_dropped(lab, a, "v3 to v2", frame(lab, v3()), "version_errors")
     _send3(lab, frame(lab, v2()))
-    a.wait_state("BACKUP", 2)
+    a.wait_state("BACKUP", 5)

@@ -18,7 +18,7 @@ from vrrplab import CLIENT, PENVRRP, VIP, VIP6, Lab, wait_for
 pytestmark = [pytest.mark.root, pytest.mark.netns]
 
 SLACK = 0.35
-START = 8.0
+START = 15.0  # penvrrp start-up (scapy + pyroute2 imports, ~1 s idle, several s on a loaded box) plus an election
 
 
 def _mac(lab: Lab, ns: str, ifname: str) -> str:
@@ -30,7 +30,7 @@ def test_unicast_pair_fails_over_and_rejects_non_peers(lab: Lab) -> None:
     a = lab.penvrrp(1, "-p", "150", "--unicast-src", lab.addr(1), "--unicast-peer", lab.addr(2), name="A")
     b = lab.penvrrp(2, "-p", "100", "--unicast-src", lab.addr(2), "--unicast-peer", lab.addr(1), name="B")
     lab.wait_holder(1, START)
-    b.wait_state("BACKUP", 2)
+    b.wait_state("BACKUP", 5)
     # a spoofed advert from a non-peer (check_unicast_src on by default, stricter than keepalived)
     vrrp = bytes(IP(bytes(IP(src=CLIENT, dst=lab.addr(1), proto=112)
                           / VRRPv3(vrid=51, priority=255, adv=20, addrlist=[VIP]))).payload)
@@ -53,7 +53,7 @@ def test_ipv6_failover(lab: Lab) -> None:
     a = lab.penvrrp(1, "-p", "150", vip=VIP6, name="A")
     b = lab.penvrrp(2, "-p", "100", vip=VIP6, name="B")
     lab.wait_holder(1, START, vip=VIP6)
-    st = b.wait_state("BACKUP", 2)
+    st = b.wait_state("BACKUP", 5)
     assert st["source"].startswith("fe80:") and st["master"].startswith("fe80:")
     t0 = time.monotonic()
     a.signal(signal.SIGTERM)

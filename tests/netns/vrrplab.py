@@ -28,6 +28,8 @@ from typing import Any
 
 from pyroute2 import IPRoute, netns
 
+from support.procs import wait_for  # noqa: F401  (re-exported for the penvrrp tests)
+
 VIP = "192.0.2.100"
 VIP6 = "2001:db8::100"
 CLIENT = "192.0.2.254"
@@ -35,18 +37,6 @@ PEN = Path(sys.executable).parent / "pen"
 PENVRRP = Path(sys.executable).parent / "penvrrp"
 KEEPALIVED = "/usr/sbin/keepalived"
 _counter = itertools.count(1)
-
-
-def wait_for(pred: Callable[[], Any], timeout: float, poll: float = 0.01, what: str = "condition") -> Any:
-    """Poll ``pred`` until truthy; return its value, or raise with ``what`` after ``timeout``."""
-    end = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout:.2f} s waiting for {what}")
-        time.sleep(poll)
 
 
 def ip(*args: str) -> None:
@@ -196,7 +186,7 @@ class Lab:
         def ok() -> bool:
             held = self.holders(vip)
             return held == [node] if sole else node in held
-        wait_for(ok, timeout, poll=0.005,
+        wait_for(ok, timeout, interval=0.005,
                  what=f"node {node} as {'sole ' if sole else ''}holder of {vip} (holders {self.holders(vip)})\n{self.logs()}")
         return time.monotonic()
 

@@ -22,7 +22,7 @@ from vrrplab import VIP, Lab, Proc, wait_for
 pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.compat]
 
 SLACK = 0.4
-START = 8.0
+START = 15.0  # penvrrp start-up (scapy + pyroute2 imports, ~1 s idle, several s on a loaded box) plus an election
 PASS = "s3cr3t"
 KA_COMPLAINTS = re.compile(r"invalid|wrong version|mismatch|not present|auth, expecting|too short", re.I)
 PEN_DISCARDS = ("ip_ttl_errors", "version_errors", "packet_length_errors", "checksum_errors",

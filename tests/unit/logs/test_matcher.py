@@ -1,11 +1,11 @@
 """penlogd's matching (spec/pen-0.34.md §5.4, with its misattribution fixed)."""
 from __future__ import annotations
 
+import pytest
+
 from pen.core.accesslog import PenEntry
 from penlogd.matcher import Matcher, norm_addr
 from penlogd.senders import DEFAULT_ALLOW, Senders, parse_networks
-
-import pytest
 
 WEB = '127.0.0.1 - - [22/Nov/2026:10:00:0{n} +0000] "{req}" 200 5{tail}'
 

@@ -1,0 +1,397 @@
+"""Test support for the data-plane features (issue 11): GeoIP database writers, a peer-address
+backend, and network-namespace labs with veth pairs and TEST-NET addresses.
+
+The writers produce tiny but real databases in the two formats pen reads (pen/core/geoip.py):
+libGeoIP's legacy country edition and the MaxMind DB format, so the e2e tests can map
+127.x / TEST-NET client addresses to countries.
+
+`python -m helpers_dataplane peer HOST PORT` (PYTHONPATH=tests) runs a backend that answers
+every connection with `peer ADDR PORT\\n` (the source address it saw), then echoes until EOF.
+"""
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import itertools
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pen.core.geoip import COUNTRY_BEGIN, LEGACY_CODES, MMDB_MARKER
+
+TESTS = Path(__file__).resolve().parent
+PEN = Path(sys.executable).parent / "pen"
+PENCTL = Path(sys.executable).parent / "penctl"
+
+
+# -- database writers --------------------------------------------------------------------------
+class _Trie:
+    """A binary trie of networks; leaves carry a value, None = no data."""
+
+    def __init__(self) -> None:
+        self.root: list[Any] = [None, None]
+
+    def insert(self, network: int, prefix: int, bits: int, value: Any) -> None:
+        node = self.root
+        for depth in range(prefix):
+            bit = (network >> (bits - 1 - depth)) & 1
+            if depth == prefix - 1:
+                node[bit] = ("leaf", value)
+            else:
+                child = node[bit]
+                if not isinstance(child, list):
+                    node[bit] = child = [child, child]      # split an existing leaf/empty
+                node = child
+
+    def nodes(self) -> list[list[Any]]:
+        """Breadth-first numbering: node 0 is the root."""
+        order, queue = [], [self.root]
+        while queue:
+            node = queue.pop(0)
+            order.append(node)
+            queue.extend(c for c in node if isinstance(c, list))
+        return order
+
+
+def _networks(entries: dict[str, str], v6: bool) -> list[tuple[int, int, str]]:
+    out = []
+    for cidr, cc in entries.items():
+        net = ipaddress.ip_network(cidr)
+        if net.version == 4 and v6:
+            out.append((int(net.network_address), 96 + net.prefixlen, cc))
+        elif net.version == (6 if v6 else 4):
+            out.append((int(net.network_address), net.prefixlen, cc))
+    # shorter prefixes first, so longer ones refine them
+    return sorted(out, key=lambda t: t[1])
+
+
+def legacy_country_db(entries: dict[str, str], v6: bool = False) -> bytes:
+    """A libGeoIP country edition (type 1, or 12 for IPv6) mapping CIDRs to ISO codes."""
+    bits = 128 if v6 else 32
+    trie = _Trie()
+    for network, prefix, cc in _networks(entries, v6):
+        trie.insert(network, prefix, bits, LEGACY_CODES.index(cc))
+    nodes = trie.nodes()
+    index = {id(n): i for i, n in enumerate(nodes)}
+    out = bytearray()
+    for node in nodes:
+        for child in node:
+            if isinstance(child, list):
+                value = index[id(child)]
+            elif child is None:
+                value = COUNTRY_BEGIN
+            else:
+                value = COUNTRY_BEGIN + child[1]
+            out += value.to_bytes(3, "little")
+    out += b"\x00\x00\x00pen-ha test database"
+    out += b"\xff\xff\xff" + bytes([12 if v6 else 1])
+    return bytes(out)
+
+
+class U16(int):
+    """An int the MaxMind DB writer encodes as uint16 (the metadata's types are fixed)."""
+
+
+class U64(int):
+    """An int encoded as uint64."""
+
+
+def _mmdb_value(value: Any) -> bytes:
+    """Encode a value in the MaxMind DB data format (maps, strings, uints)."""
+    if isinstance(value, dict):
+        body = b"".join(_mmdb_value(k) + _mmdb_value(v) for k, v in value.items())
+        return _mmdb_ctrl(7, len(value)) + body
+    if isinstance(value, list):
+        return _mmdb_ctrl(11, len(value)) + b"".join(_mmdb_value(v) for v in value)
+    if isinstance(value, str):
+        raw = value.encode()
+        return _mmdb_ctrl(2, len(raw)) + raw
+    if isinstance(value, U16):
+        raw = int(value).to_bytes(2, "big").lstrip(b"\0")
+        return _mmdb_ctrl(5, len(raw)) + raw
+    if isinstance(value, U64):
+        raw = int(value).to_bytes(8, "big").lstrip(b"\0")
+        return _mmdb_ctrl(9, len(raw)) + raw
+    if isinstance(value, int):
+        raw = value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big") if value else b""
+        kind = 6 if value < 2 ** 32 else 9
+        return _mmdb_ctrl(kind, len(raw)) + raw
+    raise TypeError(value)
+
+
+def _mmdb_ctrl(kind: int, size: int) -> bytes:
+    if size < 29:
+        head, extra = size, b""
+    elif size < 285:
+        head, extra = 29, bytes([size - 29])
+    else:
+        head, extra = 30, (size - 285).to_bytes(2, "big")
+    if kind <= 7:
+        return bytes([(kind << 5) | head]) + extra
+    return bytes([head, kind - 7]) + extra
+
+
+def mmdb_country_db(entries: dict[str, str], record_size: int = 28, ip_version: int = 6,
+                    with_pointer: bool = True) -> bytes:
+    """A MaxMind DB country database.  IPv4 networks go under ::/96 of an IPv6 tree.  With
+    `with_pointer`, each record's data is reached through a data-section pointer, as real
+    databases share common values."""
+    v6 = ip_version == 6
+    trie = _Trie()
+    for network, prefix, cc in _networks(entries, v6):
+        trie.insert(network, prefix, 128 if v6 else 32, cc)
+    nodes = trie.nodes()
+    n = len(nodes)
+    index = {id(node): i for i, node in enumerate(nodes)}
+    data = bytearray()
+    offsets: dict[str, int] = {}
+    for cc in sorted(set(entries.values())):
+        target = len(data)
+        data += _mmdb_value({"country": {"iso_code": cc, "geoname_id": 1000 + len(data)}})
+        if with_pointer:
+            offsets[cc] = len(data)
+            assert target < 2048, "test databases stay small"
+            data += bytes([(1 << 5) | (target >> 8), target & 0xFF])     # 11-bit pointer
+        else:
+            offsets[cc] = target
+    tree = bytearray()
+    for node in nodes:
+        values = []
+        for child in node:
+            if isinstance(child, list):
+                values.append(index[id(child)])
+            elif child is None:
+                values.append(n)
+            else:
+                values.append(n + 16 + offsets[child[1]])
+        left, right = values
+        if record_size == 24:
+            tree += left.to_bytes(3, "big") + right.to_bytes(3, "big")
+        elif record_size == 28:
+            tree += (left & 0xFFFFFF).to_bytes(3, "big")
+            tree += bytes([((left >> 24) << 4) | (right >> 24)])
+            tree += (right & 0xFFFFFF).to_bytes(3, "big")
+        else:
+            tree += left.to_bytes(4, "big") + right.to_bytes(4, "big")
+    meta = _mmdb_value({
+        "node_count": n, "record_size": U16(record_size), "ip_version": U16(ip_version),
+        "database_type": "pen-ha-Test-Country", "binary_format_major_version": U16(2),
+        "binary_format_minor_version": U16(0), "build_epoch": U64(1700000000),
+        "languages": ["en"], "description": {"en": "pen-ha test"},
+    })
+    return bytes(tree) + bytes(16) + bytes(data) + MMDB_MARKER + meta
+
+
+# -- a backend that tells who connected -----------------------------------------------------------
+def serve(mode: str, host: str, port: int) -> None:
+    """Modes: `peer` greets with `peer ADDR PORT` and echoes; `late` greets `hello`, reads to
+    EOF, waits 0.3 s, sends `late` and closes; `halfclose` greets `bye`, shuts down its
+    sending side and reads until EOF."""
+    srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, port))
+    srv.listen(128)
+    print(f"READY {srv.getsockname()[1]}", flush=True)
+
+    def handle(conn: socket.socket, addr: tuple) -> None:
+        with conn:
+            try:
+                if mode == "peer":
+                    conn.sendall(f"peer {addr[0]} {addr[1]}\n".encode())
+                    while data := conn.recv(65536):
+                        conn.sendall(data)
+                elif mode == "late":
+                    conn.sendall(b"hello\n")
+                    while conn.recv(65536):
+                        pass
+                    time.sleep(0.3)
+                    conn.sendall(b"late\n")
+                else:
+                    conn.sendall(b"bye\n")
+                    conn.shutdown(socket.SHUT_WR)
+                    while conn.recv(65536):
+                        pass
+            except OSError:
+                pass
+
+    while True:
+        conn, addr = srv.accept()
+        threading.Thread(target=handle, args=(conn, addr), daemon=True).start()
+
+
+class LocalBackend:
+    """A `serve` backend on 127.0.0.1 (port 0) in this namespace."""
+
+    def __init__(self, mode: str, host: str = "127.0.0.1") -> None:
+        env = dict(os.environ, PYTHONPATH=str(TESTS))
+        self.proc = subprocess.Popen([sys.executable, "-m", "helpers_dataplane", mode, host, "0"],
+                                     stdout=subprocess.PIPE, env=env, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError(f"backend {mode} did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.addr = f"{host}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+def read_line(sock: socket.socket, limit: int = 4096) -> str:
+    data = b""
+    while not data.endswith(b"\n") and len(data) < limit:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
+             what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- network namespaces ----------------------------------------------------------------------------
+_counter = itertools.count(1)
+
+
+def run(*argv: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), check=check, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class Lab:
+    """Namespaces, links and processes of one test; `close()` removes all of it."""
+
+    tag: str = field(default_factory=lambda: f"dp{os.getpid() % 100000}x{next(_counter)}")
+    namespaces: list[str] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    files: list[Any] = field(default_factory=list)
+
+    def ns(self, role: str) -> str:
+        name = f"{self.tag}{role}"
+        run("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        self.sh(name, "ip link set lo up")
+        return name
+
+    def sh(self, ns: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run("ip", "netns", "exec", ns, "sh", "-c", command, check=check)
+
+    def veth(self, ns_a: str, if_a: str, ns_b: str, if_b: str) -> None:
+        """A veth pair between two namespaces (created in ns_a, one end moved to ns_b)."""
+        tmp = f"{self.tag}t{next(_counter)}"[:15]
+        self.sh(ns_a, f"ip link add {if_a} type veth peer name {tmp}")
+        self.sh(ns_a, f"ip link set {tmp} netns {ns_b}")
+        self.sh(ns_b, f"ip link set {tmp} name {if_b} && ip link set {if_b} up")
+        self.sh(ns_a, f"ip link set {if_a} up")
+
+    def spawn(self, ns: str, argv: list[str], log: Path | None = None,
+              env: dict | None = None) -> subprocess.Popen:
+        out = open(log, "w+") if log else subprocess.DEVNULL
+        if log:
+            self.files.append(out)
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)
+        self.procs.append(proc)
+        return proc
+
+    def peer_backend(self, ns: str, host: str, port: int) -> subprocess.Popen:
+        """The peer-address backend in a namespace; returns once it listens."""
+        env = dict(os.environ, PYTHONPATH=str(TESTS))
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m",
+                                 "helpers_dataplane", "peer", host, str(port)],
+                                stdout=subprocess.PIPE, env=env, text=True)
+        self.procs.append(proc)
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        line = proc.stdout.readline() if ready else ""
+        if not line.startswith("READY"):
+            raise RuntimeError(f"peer backend did not start in {ns}: {line!r}")
+        return proc
+
+    def pen(self, ns: str, args: list[str], workdir: Path, timeout: float = 10) -> subprocess.Popen:
+        """Our pen in the foreground in a namespace; returns once it reported READY=1."""
+        notify_path = workdir / f"notify-{next(_counter)}.sock"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        self.files.append(notify)
+        env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+        for var in ("LISTEN_FDS", "LISTEN_PID"):
+            env.pop(var, None)
+        log = workdir / f"pen-{ns}.log"
+        proc = self.spawn(ns, [str(PEN), "-f", *args], log=log, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"pen exited with {proc.returncode}: {log.read_text()}")
+            ready, _, _ = select.select([notify], [], [], 0.05)
+            if ready and b"READY=1" in notify.recv(4096):
+                return proc
+        raise TimeoutError(f"pen not ready in {ns}: {log.read_text()}")
+
+    def penctl(self, ns: str, control: str, *command: str) -> str:
+        return run("ip", "netns", "exec", ns, str(PENCTL), control, *command).stdout
+
+    def client(self, ns: str, code: str, timeout: float = 20) -> str:
+        """Run a small Python client in a namespace; returns its stdout."""
+        res = run("ip", "netns", "exec", ns, sys.executable, "-c", code, check=False,
+                  timeout=timeout)
+        if res.returncode != 0:
+            raise AssertionError(f"client in {ns} failed: {res.stderr.strip()}")
+        return res.stdout.strip()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            if proc.stdout:
+                proc.stdout.close()
+        for f in self.files:
+            f.close()
+        for name in reversed(self.namespaces):
+            run("ip", "netns", "del", name, check=False)
+
+
+@contextlib.contextmanager
+def lab() -> Iterator[Lab]:
+    the_lab = Lab()
+    try:
+        yield the_lab
+    finally:
+        the_lab.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] in ("peer", "late", "halfclose"):
+        try:
+            serve(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+        except KeyboardInterrupt:
+            pass
+    else:
+        sys.exit("usage: python -m helpers_dataplane peer|late|halfclose HOST PORT")
