@@ -28,7 +28,7 @@ from pen.engine.dummy import serve_dummy
 from pen.engine.health import HealthChecker
 from pen.engine.proxyin import ProxyReader
 from pen.engine.logsink import LogSink, open_logsink
-from pen.engine.reactor import EPOLLIN, Reactor
+from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, Reactor
 from pen.engine.udp import UdpBalancer
 from pen.resolve import resolve_endpoint
 
@@ -255,9 +255,10 @@ class Balancer:
             return None, err
         return up, err
 
-    def connect_event(self, conn: Conn) -> None:
-        """The upstream socket became writable (or failed) while connecting."""
-        err = connect_error(conn.up)
+    def connect_event(self, conn: Conn, ev: int) -> None:
+        """The upstream socket became writable (or failed) while connecting.  Writable with no
+        error or hang-up flag means connected: SO_ERROR is asked only when something failed."""
+        err = connect_error(conn.up) if ev & (EPOLLERR | EPOLLHUP) else 0
         srv = conn.srv
         srv.pending -= 1
         self.pending -= 1

@@ -117,7 +117,7 @@ class Conn:
 
     def on_up(self, ev: int) -> None:
         if not self.connected:
-            self.bal.connect_event(self)
+            self.bal.connect_event(self, ev)
             return
         if ev & EPOLLOUT and self.to_up is not None:
             self.flush(False)

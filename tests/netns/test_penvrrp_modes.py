@@ -53,7 +53,8 @@ def test_ipv6_failover(lab: Lab) -> None:
     a = lab.penvrrp(1, "-p", "150", vip=VIP6, name="A")
     b = lab.penvrrp(2, "-p", "100", vip=VIP6, name="B")
     lab.wait_holder(1, START, vip=VIP6)
-    st = b.wait_state("BACKUP", 5)
+    st = wait_for(lambda: (s := b.state()) and s["state"] == "BACKUP" and s["master"] and s, 5,
+                  what="B BACKUP with a known master")
     assert st["source"].startswith("fe80:") and st["master"].startswith("fe80:")
     t0 = time.monotonic()
     a.signal(signal.SIGTERM)

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from helpers_dataplane import legacy_country_db, mmdb_country_db
-from support.procs import PEN, PENCTL, Backend, Pen, fetch_name
+from pen.core.acl import AclError
+from pen.core.state import PenState
+from pen.engine import geoipdb
+from pen.settings import Settings
+from support.procs import PEN, PENCTL, Backend, fetch_name, free_port
 
 MAP = {"127.0.0.2/32": "SE", "127.0.0.3/32": "NO", "192.0.2.0/24": "FR"}
 
@@ -68,7 +72,7 @@ def test_server_acl_by_country(backends, pen_factory, database: Path) -> None:
 def test_missing_database_is_a_clear_error(named, tmp_path: Path) -> None:
     missing = tmp_path / "nope.dat"
     res = subprocess.run([str(PEN), "-f", "-o", f"geoip_db {missing}", "-o",
-                          "acl 1 deny country SE", "127.0.0.1:0", named.addr],
+                          "acl 1 deny country SE", f"127.0.0.1:{free_port()}", named.addr],
                          capture_output=True, text=True, timeout=20)
     assert res.returncode == 1
     assert f"cannot open GeoIP database {missing}" in res.stderr
@@ -78,23 +82,28 @@ def test_not_a_country_database_is_a_clear_error(named, tmp_path: Path) -> None:
     bad = tmp_path / "GeoIPCity.dat"
     bad.write_bytes(b"\0" * 60 + b"\xff\xff\xff\x02")
     res = subprocess.run([str(PEN), "-f", "-o", f"geoip_db {bad}", "-o",
-                          "acl 1 deny country SE", "127.0.0.1:0", named.addr],
+                          "acl 1 deny country SE", f"127.0.0.1:{free_port()}", named.addr],
                          capture_output=True, text=True, timeout=20)
     assert res.returncode == 1 and "not a country edition" in res.stderr
 
 
-def test_no_database_anywhere_refuses_country_entries_at_run_time(named, tmp_path: Path) -> None:
-    """geoip_db pointing at nothing usable, no country entries at start-up: pen runs, and a
-    later country entry is refused with a reason instead of silently never matching."""
-    empty = tmp_path / "none"
-    ctl = tmp_path / "ctl"
-    with Pen(named.addr, opts=["-C", str(ctl)],
-             env={"PEN_TEST_NO_DEFAULT_GEOIP": "1"}) as p:
-        reply = subprocess.run([str(PENCTL), str(ctl), "acl", "1", "deny", "country", "SE"],
-                               capture_output=True, text=True, timeout=10).stdout
-        if Path("/usr/share/GeoIP/GeoIP.dat").exists():
-            assert reply == ""                     # Debian's database was loaded by default
-        else:
-            assert "need a GeoIP database" in reply
-        assert fetch_name(p) == "a"
-    del empty
+def test_without_any_database_country_entries_are_refused(monkeypatch) -> None:
+    """No database anywhere: start-up with a country entry fails, naming the files tried;
+    without one, pen starts and a later country entry is refused with the reason."""
+    monkeypatch.setattr(geoipdb, "DEBIAN_DATABASES", ("/nonexistent/GeoIP.dat",))
+    state = PenState(Settings())
+    state.acls.add(1, ["deny", "country", "SE"])
+    with pytest.raises(geoipdb.GeoDbError, match="/nonexistent/GeoIP.dat"):
+        geoipdb.install(state)
+    state = PenState(Settings())
+    geoipdb.install(state)
+    with pytest.raises(AclError, match="need a GeoIP database"):
+        state.acls.add(1, ["deny", "country", "SE"])
+
+
+@pytest.mark.skipif(not Path("/usr/share/GeoIP/GeoIP.dat").exists(), reason="geoip-database")
+def test_debian_database_is_the_default() -> None:
+    state = PenState(Settings())
+    state.acls.add(1, ["deny", "country", "US"])
+    geoipdb.install(state)
+    assert state.acls.geo.names[0] == "/usr/share/GeoIP/GeoIP.dat"
