@@ -272,13 +272,15 @@ class Balancer:
     log: Path | None = None
     start_connect_s: float = 0.0
     start_first_response_s: float = 0.0
+    env: dict | None = None
 
     def start(self, tmp: Path) -> None:
         self.log = tmp / f"{self.name}-{self.port}.log"
         out = open(self.log, "wb")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     env={**os.environ, **self.env} if self.env else None)
         out.close()
 
         def connected() -> bool:
@@ -315,7 +317,8 @@ class Balancer:
 
 def make_balancer(kind: str, tmp: Path, backends: list[int], conns: int = 10000,
                   control: bool = False) -> Balancer:
-    """kind: cpen, penha, penha-wN (pen-ha with --workers N), haproxy."""
+    """kind: cpen, penha, penha-wN (pen-ha with --workers N), penha-alt (pen-ha from the
+    tree in $PEN_BENCH_ALT_TREE, to compare a change side by side), haproxy."""
     port = free_port()
     b1, b2 = (f"127.0.0.1:{p}" for p in backends)
     cport = free_port() if control and kind != "haproxy" else None
@@ -341,7 +344,7 @@ backend be
         return Balancer(kind, [HAPROXY, "-db", "-f", str(cfg)], port)
     if kind == "cpen":
         exe = C_PEN
-    elif kind == "penha" or kind.startswith("penha-w"):
+    elif kind in ("penha", "penha-alt") or kind.startswith("penha-w"):
         exe = str(VENV_PEN)
     else:
         raise ValueError(f"unknown balancer {kind!r}")
@@ -351,7 +354,11 @@ backend be
     if kind.startswith("penha-w"):
         argv += ["--workers", kind[len("penha-w"):]]
     argv += [f"127.0.0.1:{port}", b1, b2]
-    return Balancer(kind, argv, port, cport)
+    env = None
+    if kind == "penha-alt":
+        # PYTHONPATH comes before the editable install's finder on sys.meta_path
+        env = {"PYTHONPATH": os.environ["PEN_BENCH_ALT_TREE"]}
+    return Balancer(kind, argv, port, cport, env=env)
 
 
 def workers_supported() -> str | None:
@@ -745,7 +752,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="a ~1-minute smoke run: 1 rep of 3 s, 2,000 idle connections")
     ap.add_argument("--balancers", default="cpen,haproxy,penha,penha-w2",
-                    help="comma list of cpen, haproxy, penha, penha-wN")
+                    help="comma list of cpen, haproxy, penha, penha-wN, penha-alt")
+    ap.add_argument("--alt-tree", type=Path, default=None,
+                    help="a source tree holding another pen/ package: run it as 'penha-alt'"
+                         " (side by side with penha, to measure a change)")
     ap.add_argument("--workloads", default="keepalive,close,bulk")
     ap.add_argument("--idle", type=int, default=10000,
                     help="idle connections for the memory test (0 = skip)")
@@ -769,6 +779,15 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(tool).exists():
             ap.error(f"{tool} missing: run bench/run (it installs nginx-light, wrk, pen, haproxy)")
     notes: list[str] = []
+    if a.alt_tree is not None:
+        if not (a.alt_tree / "pen" / "cli.py").exists():
+            ap.error(f"--alt-tree {a.alt_tree}: no pen/cli.py there")
+        os.environ["PEN_BENCH_ALT_TREE"] = str(a.alt_tree.resolve())
+        if "penha-alt" not in balancers:
+            balancers.append("penha-alt")
+        notes.append(f"penha-alt is pen-ha from {a.alt_tree.resolve()}")
+    elif "penha-alt" in balancers:
+        ap.error("penha-alt needs --alt-tree DIR")
     if any(b.startswith("penha-w") for b in balancers):
         why = workers_supported()
         if why:

@@ -7,6 +7,7 @@ option or value says exactly what is wrong and exits non-zero.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -91,6 +92,9 @@ def _positive(what: str, minimum: int = 0):
 @click.option("--takeover", "takeover", metavar="CONTROL_PATH",
               help="Seamless restart: take the listening socket from the pen whose unix "
                    "control socket this is; it finishes its connections and exits.")
+@click.option("--confine", "confine", multiple=True, metavar="DIR",
+              help="Directory the run-time commands write, log, web_stats and include may use "
+                   "(repeatable; default: the directories of -F, -l and -w).  See docs/security.md.")
 @click.version_option(__version__, "--version", prog_name="pen",
                       message=f"%(prog)s (pen-ha) %(version)s, compatible with pen {C_PEN_VERSION}")
 @click.argument("args", nargs=-1, metavar="[host:]port|path SERVER...")
@@ -117,6 +121,8 @@ def build_settings(args: tuple[str, ...], opts: dict) -> Settings:
             continue
         if key == "commands":
             s.commands = list(value)
+        elif key == "confine":          # issue 10; inside the jail with -j, as -l and -w
+            s.confine.dirs = [d if opts.get("chroot") else os.path.abspath(d) for d in value]
         else:
             setattr(s, key, value)
     if s.multi_accept < 1:

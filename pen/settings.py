@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pen.core.confine import Confinement
+
 DEFAULT_BLACKLIST = 30
 DEFAULT_TIMEOUT = 3        # the man page says 5; the code (and we) use 3
 DEFAULT_CLIENTS = 2048
@@ -91,6 +93,7 @@ class Settings:
     geoip_db: list[str] = field(default_factory=list)   # issue 11: [] = Debian's GeoIP files
     control_socket_mode: int = 0o600
     takeover: str | None = None      # pen-ha: take the listener from the pen at this control path
+    confine: Confinement = field(default_factory=Confinement)   # issue 10: run-time file access
 
     def mode_text(self) -> str:
         """The `mode` reply (§3.4): `[no ]hash [no ]roundrobin [no ]stubborn [no ]weight [no ]prio`."""

@@ -98,6 +98,8 @@ class FakeEffects:
 def make(settings: Settings | None = None, specs=("127.0.0.1:8081", "127.0.0.1:8082"),
          running: bool = True) -> tuple[Interpreter, FakeEffects]:
     state = PenState(settings or Settings())
+    if not state.settings.confine.dirs:
+        state.settings.confine.dirs = ["/"]    # issue 10: these tests are not about confinement
     fx = FakeEffects(state)
     interp = Interpreter(state, fx, running=running, version="test")
     for i, spec in enumerate(specs):

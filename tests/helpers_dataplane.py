@@ -195,7 +195,15 @@ def serve(mode: str, host: str, port: int) -> None:
     """Modes: `peer` greets with `peer ADDR PORT` and echoes; `late` greets `hello`, reads to
     EOF, waits 0.3 s, sends `late` and closes; `halfclose` greets `bye`, shuts down its
     sending side and reads until EOF."""
-    srv = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if mode == "udppeer":                 # each datagram: `peer ADDR PORT` back to its sender
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.bind((host, port))
+        print(f"READY {udp.getsockname()[1]}", flush=True)
+        while True:
+            _, addr = udp.recvfrom(65536)
+            udp.sendto(f"peer {addr[0]} {addr[1]}\n".encode(), addr)
+    srv = socket.socket(family)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((host, port))
     srv.listen(128)
@@ -205,7 +213,8 @@ def serve(mode: str, host: str, port: int) -> None:
         with conn:
             try:
                 if mode == "peer":
-                    conn.sendall(f"peer {addr[0]} {addr[1]}\n".encode())
+                    name = os.environ.get("BACKEND_NAME", "")
+                    conn.sendall(f"peer {addr[0]} {addr[1]} {name}".strip().encode() + b"\n")
                     while data := conn.recv(65536):
                         conn.sendall(data)
                 elif mode == "late":
@@ -316,11 +325,12 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def peer_backend(self, ns: str, host: str, port: int) -> subprocess.Popen:
+    def peer_backend(self, ns: str, host: str, port: int, name: str = "",
+                     mode: str = "peer") -> subprocess.Popen:
         """The peer-address backend in a namespace; returns once it listens."""
-        env = dict(os.environ, PYTHONPATH=str(TESTS))
+        env = dict(os.environ, PYTHONPATH=str(TESTS), BACKEND_NAME=name)
         proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m",
-                                 "helpers_dataplane", "peer", host, str(port)],
+                                 "helpers_dataplane", mode, host, str(port)],
                                 stdout=subprocess.PIPE, env=env, text=True)
         self.procs.append(proc)
         ready, _, _ = select.select([proc.stdout], [], [], 10)
@@ -360,6 +370,20 @@ class Lab:
             raise AssertionError(f"client in {ns} failed: {res.stderr.strip()}")
         return res.stdout.strip()
 
+    def capture(self, ns: str, iface: str, bpf: str, log: Path) -> subprocess.Popen:
+        """tcpdump (link-level headers, absolute sequence numbers) in a namespace, returned
+        once it is capturing."""
+        proc = self.spawn(ns, ["tcpdump", "-i", iface, "-n", "-e", "-S", "-l", "-U", bpf],
+                          log=log)
+        wait_for(lambda: "listening on" in log.read_text() or proc.poll() is not None, 10,
+                 what="tcpdump")
+        if proc.poll() is not None:
+            raise RuntimeError(f"tcpdump failed: {log.read_text()}")
+        return proc
+
+    def mac(self, ns: str, iface: str) -> str:
+        return self.sh(ns, f"cat /sys/class/net/{iface}/address").stdout.strip()
+
     def close(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -388,10 +412,10 @@ def lab() -> Iterator[Lab]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] in ("peer", "late", "halfclose"):
+    if len(sys.argv) == 4 and sys.argv[1] in ("peer", "late", "halfclose", "udppeer"):
         try:
             serve(sys.argv[1], sys.argv[2], int(sys.argv[3]))
         except KeyboardInterrupt:
             pass
     else:
-        sys.exit("usage: python -m helpers_dataplane peer|late|halfclose HOST PORT")
+        sys.exit("usage: python -m helpers_dataplane peer|late|halfclose|udppeer HOST PORT")

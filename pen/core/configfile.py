@@ -119,6 +119,7 @@ def render(state: PenState, listen: str | None, version: str, path: str,
            f"# {command_line(s, listen, path)}"]
     if listen:
         out.append(f"listen {listen}")
+    out += [f"confine_dir {d}" for d in s.confine.dirs]          # issue 10
     for n in range(NLISTS):
         out.append(f"no acl {n}")
         out += [f"acl {n} {entry.render()}" for entry in state.acls.lists[n]]

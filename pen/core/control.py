@@ -13,10 +13,12 @@ applied all or nothing; an unknown `server` keyword is an error, not silently sk
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from pen.core import configfile, control_dataplane, control_ext, stats
+from pen.core.confine import ConfineError
 from pen.core.acl import NLISTS, AclError
 from pen.core.addr import AddressError
 from pen.core.servers import MAX_SERVERS
@@ -94,6 +96,14 @@ class Interpreter:
         self.running = running
         self.version = version
         self.include_depth = 0
+        # issue 10: how paths are compared for confinement (the engine keeps realpath)
+        self.resolve_path: Callable[[str], str] = os.path.realpath
+        if not running:
+            s = state.settings
+            for path in (s.config_file, s.web_stats, None if s.logfile is None or (
+                    ":" in s.logfile and not s.logfile.startswith("/")) else s.logfile):
+                if path:
+                    s.confine.learn(path, self.resolve_path)
         self.table: dict[str, Callable[[list[str]], str]] = {
             "acl": self.c_acl, "blacklist": self.c_blacklist, "client_acl": self.c_client_acl,
             "clients_max": self.c_clients_max, "close": self.c_close,
@@ -112,6 +122,7 @@ class Interpreter:
             "tarpit_acl": self.c_tarpit_acl, "tcp_fastclose": self.c_tcp_fastclose,
             "timeout": self.c_timeout, "tracking": self.c_tracking,
             "web_stats": self.c_web_stats, "write": self.c_write,
+            "confine_dir": self.c_confine_dir,
         }
         for flag in FLAGS:
             self.table[flag] = lambda words, f=flag: self._flag(f, True)
@@ -371,9 +382,40 @@ class Interpreter:
             self.state.settings.listen = words[1]
         return f"{self.fx.listen_text() or ''}\n"
 
+    def confined(self, what: str, path: str) -> None:
+        """issue 10: at start-up a file is trusted and remembered; at run time it must be one
+        of those or lie in an allowed directory (pen.core.confine)."""
+        conf = self.state.settings.confine
+        if not self.running:
+            conf.learn(path, self.resolve_path)
+            return
+        try:
+            conf.check(what, path, self.resolve_path)
+        except ConfineError as e:
+            raise CommandError(str(e)) from None
+
+    def read_confined(self, path: str) -> str:
+        """fx.read_file for -F and include, every nested include confined as well."""
+        self.confined("include", path)
+        return self.fx.read_file(path)
+
+    def c_confine_dir(self, words: list[str]) -> str:
+        """`confine_dir [DIR]`: add an allowed directory, at start-up only (-o/-O, -F)."""
+        conf = self.state.settings.confine
+        if len(words) > 1:
+            directory = self.resolve_path(words[1])
+            if directory not in conf.dirs:
+                if self.running:
+                    raise CommandError("confine_dir can only be set at start-up (--confine, "
+                                       "-o or -F)")
+                conf.add_dir(directory)
+        return "".join(f"{d}\n" for d in conf.allowed_dirs())
+
     def c_log(self, words: list[str]) -> str:
         s = self.state.settings
         if len(words) > 1:
+            if not (":" in words[1] and not words[1].startswith("/")):
+                self.confined("log", words[1])
             try:
                 self.fx.set_log(words[1])
             except OSError as e:
@@ -384,6 +426,7 @@ class Interpreter:
     def c_web_stats(self, words: list[str]) -> str:
         s = self.state.settings
         if len(words) > 1:
+            self.confined("web_stats", words[1])
             s.web_stats = words[1]
         return f"{s.web_stats}\n" if s.web_stats else ""
 
@@ -402,6 +445,7 @@ class Interpreter:
         path = words[1] if len(words) > 1 else self.state.settings.config_file
         if not path:
             raise Silent("write: no file")
+        self.confined("write", path)
         text = configfile.render(self.state, self.fx.listen_text(), self.version, path,
                                  stats.time_text(self.fx.wall_time()))
         try:
@@ -418,7 +462,7 @@ class Interpreter:
         if self.include_depth >= configfile.MAX_DEPTH:
             raise CommandError(f"include {words[1]}: nested too deeply")
         try:
-            lines = configfile.load(words[1], self.fx.read_file)
+            lines = configfile.load(words[1], self.read_confined)
         except configfile.ConfigFileError as e:
             raise CommandError(str(e)) from None
         self.include_depth += 1
@@ -525,5 +569,5 @@ COMMAND_WORDS = (
     "roundrobin", "select", "server", "servers", "socket", "source", "ssl_ciphers",
     "ssl_client_renegotiation_interval", "ssl_ocsp_response", "ssl_option", "ssl_sni_path",
     "status", "stubborn", "tarpit_acl", "tcp_fastclose", "tcp_nodelay", "timeout", "tracking",
-    "transparent", "web_stats", "weight", "write", "takeover",
+    "transparent", "web_stats", "weight", "write", "takeover", "confine_dir",
 ) + control_ext.WORDS + control_dataplane.WORDS

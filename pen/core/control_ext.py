@@ -11,6 +11,8 @@
                [expect CODE|Nxx] [host H]       (the rest of the line)
   server N no_check
   server_state                        one line per server: its state and health
+  snapshot_json, history, history_json, metrics   live status as JSON, load history,
+                                      Prometheus text (pen.core.livestatus)
 C pen's own commands and replies are unchanged; `servers` keeps C's exact format.
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ HASH_METHODS = ("modulo", "consistent")
 EXT_FLAGS = ("leastconn", "accept_proxy")
 SERVER_FLAGS = ("drain", "undrain", "no_check")
 WORDS = ("hash_method", "queue_max", "queue_timeout", "send_proxy", "server_state") + EXT_FLAGS
+STATUS_WORDS = ("snapshot_json", "history", "history_json", "metrics")   # pen.core.livestatus
+WORDS += STATUS_WORDS
 
 
 class ExtError(ValueError):
@@ -55,6 +59,8 @@ def register(interp: Interpreter, error: type[Exception]) -> None:
         "server_state": lambda words: server_state(st, interp.fx.now()),
         "takeover": _takeover_elsewhere(error),
     })
+    from pen.core import livestatus          # issue 5: webstats' status, history, metrics
+    interp.table.update(livestatus.commands(interp, error))
 
 
 def _takeover_elsewhere(error: type[Exception]) -> Callable[[list[str]], str]:

@@ -28,7 +28,7 @@ from pen.core.addr import AddressError, Endpoint, parse_listen
 from pen.core.control import MAX_LINE, Interpreter
 from pen.engine import listener as listeners
 from pen.engine.balancer import Balancer
-from pen.engine import takeover
+from pen.engine import history_glue, takeover
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 from pen.resolve import resolve_endpoint
 
@@ -88,7 +88,12 @@ class EngineEffects:
     def snapshot(self) -> dict:
         bal = self.bal
         views = [conn_view(c) for c in bal.conns if c is not None]
-        return stats.snapshot(bal.state, views, time.monotonic(), bal.mono_offset, bal.nconns)
+        snap = stats.snapshot(bal.state, views, time.monotonic(), bal.mono_offset, bal.nconns)
+        snap["engine"] = engine_facts(bal)                 # issue 5: livestatus, metrics
+        hist = history_glue.history_of(bal)
+        if hist is not None:
+            snap["history"] = hist.to_dict()
+        return snap
 
     def write_file(self, path: str, text: str) -> None:
         """Write whole or not at all: a temporary file beside the target, then rename."""
@@ -121,6 +126,39 @@ class EngineEffects:
     def exit(self) -> None:
         log.warning("exit requested through the control port")
         self.bal.reactor.stop()
+
+
+def engine_facts(bal: Balancer) -> dict:
+    """What only the running process knows: uptime, totals, the queue, the process itself
+    (webstats and the Prometheus metrics show them; pen.core.livestatus)."""
+    s = bal.state.settings
+    listen = bal.listen_text
+    cpu = os.times()
+    return {
+        "version": __version__, "pid": os.getpid(), "started": bal.started,
+        "uptime": round(max(0.0, time.time() - bal.started), 3), "listen": listen,
+        "protocol": "udp" if s.udp else ("unix" if listen and "/" in listen else "tcp"),
+        "accepting": bal.accepting, "connections_total": bal.connections_total,
+        "refused_total": bal.refused_total, "queued_total": bal.queued_total,
+        "queue_len": len(bal.queue), "pending": bal.pending,
+        "cpu_seconds": round(cpu.user + cpu.system, 3), "open_fds": _count_fds(),
+        "rss_bytes": _rss_bytes(),
+    }
+
+
+def _count_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def conn_view(conn) -> stats.ConnView:

@@ -124,6 +124,8 @@ def run(settings: Settings) -> int:
         print(f"pen: {e}", file=sys.stderr)
         return 1
     install_signals(bal)
+    from pen.engine import history_glue     # issue 5: load history for webstats
+    history_glue.attach(bal)
     interval = sdnotify.watchdog_interval()
     if interval:
         # pinged from the loop itself: a stuck loop stops the pings and systemd restarts pen

@@ -16,7 +16,7 @@ import socket
 
 from pen.core import configfile, stats
 from pen.core.addr import AddressError, parse_listen
-from pen.core.control import Interpreter
+from pen.core.control import CommandError, Interpreter
 from pen.core.state import PenState
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, interpreter_for
@@ -48,8 +48,8 @@ def run_startup_commands(bal: Balancer, commands: list[str], config_file: str | 
 
 def load_file(interp: Interpreter, path: str) -> list[configfile.Line]:
     try:
-        return configfile.load(path, interp.fx.read_file)
-    except configfile.ConfigFileError as e:
+        return configfile.load(path, interp.read_confined)     # issue 10: includes confined
+    except (configfile.ConfigFileError, CommandError) as e:
         raise ConfigError(str(e)) from None
 
 

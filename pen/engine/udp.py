@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pen.core import selection
 from pen.core.servers import DROP, NO_SERVER
+from pen.engine import transparent
 from pen.engine.reactor import EPOLLIN
 
 if TYPE_CHECKING:
@@ -112,6 +113,8 @@ class UdpBalancer:
             try:
                 if st.settings.source:
                     up.bind((st.settings.source, 0))
+                elif st.settings.transparent and srv.family == socket.AF_INET:
+                    transparent.bind_to_client(up, flow.who.host)     # issue 11, §1.11
                 up.connect(srv.sockaddr)
             except OSError as e:
                 up.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from penvrrp.core import packet

@@ -108,7 +108,7 @@ def test_interop(lab: Lab, master_impl: str, version: int, unicast: bool) -> Non
     low.start()
     high.start()
     lab.wait_holder(1, START + master_down_interval(version, 100, cs))
-    wait_for(low.is_backup, 3, what=f"{other} BACKUP with adverts received\n{lab.logs()}")
+    wait_for(low.is_backup, START, what=f"{other} BACKUP with adverts received\n{lab.logs()}")
     time.sleep(3 * cs / 100)  # a few adverts more, for complaints to show up
     assert lab.holders() == [1]
     assert low.complaints() == [], f"{other} complained: {low.complaints()}"

@@ -88,3 +88,21 @@ def test_transparent_without_privilege_falls_back(net, tmp_path: Path) -> None:
     assert lb.client(c, ASK) == "198.51.100.1 ping"
     assert "transparent: cannot bind" in log.read_text()
 
+
+
+ASK_UDP = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(b"who am i", ("192.0.2.1", 5353))
+print(s.recv(100).decode().split()[1])
+"""
+
+
+def test_transparent_udp(net, tmp_path: Path) -> None:
+    lb, c, p, b = net
+    lb.peer_backend(b, "198.51.100.2", 5353, mode="udppeer")
+    lb.sh(p, "ip rule add iif eth1 ipproto udp sport 5353 lookup 100"
+             " && ip route add local 0.0.0.0/0 dev lo table 100")
+    lb.pen(p, ["-U", "-o", "transparent", "192.0.2.1:5353", "198.51.100.2:5353"], tmp_path)
+    assert lb.client(c, ASK_UDP) == "192.0.2.10"

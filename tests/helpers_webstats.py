@@ -1,0 +1,281 @@
+"""webstats test helpers: parse the page, check nothing from pen became markup, run the CGI
+program exactly as a web server does, start the standalone server, drive headless Chromium."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+from support.procs import BIN, Pen, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+CGI_SCRIPT = ROOT / "webstats" / "cgi.py"
+WEBSTATS = BIN / "webstats"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+# every tag the page is made of; anything else in a rendered page was injected
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2",
+             "span", "div", "section", "table", "thead", "tbody", "tr", "th", "td", "a",
+             "figure", "figcaption", "svg", "line", "text", "path", "p", "i", "dl", "dt", "dd",
+             "footer", "form", "input", "button"}
+# the payloads tests feed pen; each contains markup that would be live if not escaped
+MARKUP = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>&amp;"
+FILE_MARKUP = "x\"'><img src=x onerror=alert(3)><b>&amp;"      # no '/': a file name
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str]
+    text: str = ""
+
+
+class Dom(HTMLParser):
+    """Every element with its attributes, and every piece of text (decoded)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[Element] = []
+        self.texts: list[str] = []
+        self.stack: list[Element] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        el = Element(tag, {k: (v or "") for k, v in attrs})
+        self.elements.append(el)
+        if tag not in ("meta", "input", "line", "path", "br"):
+            self.stack.append(el)
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        self.elements.append(Element(tag, {k: (v or "") for k, v in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i].tag == tag:
+                del self.stack[i:]
+                break
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+        for el in self.stack:
+            el.text += data
+
+    def find(self, tag: str, cls: str | None = None) -> list[Element]:
+        return [el for el in self.elements if el.tag == tag
+                and (cls is None or cls in el.attrs.get("class", "").split())]
+
+    def by_id(self, ident: str) -> Element | None:
+        return next((el for el in self.elements if el.attrs.get("id") == ident), None)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+
+def assert_inert(page: str, payloads: list[str]) -> Dom:
+    """No element or attribute the page does not make itself, and every payload shown as
+    text (so it was rendered, and rendered inert)."""
+    dom = Dom(page)
+    strange = sorted({el.tag for el in dom.elements} - PAGE_TAGS)
+    assert not strange, f"injected elements: {strange}"
+    for el in dom.elements:
+        for name, value in el.attrs.items():
+            assert not name.startswith("on"), f"event handler attribute on <{el.tag}>: {name}"
+            assert name in ("class", "id", "href", "content", "name", "charset", "lang",
+                            "http-equiv", "type", "value", "method", "action", "min", "max",
+                            "aria-label", "title", "viewbox", "role", "xmlns", "d", "x", "y",
+                            "x1", "x2", "y1", "y2", "text-anchor", "colspan", "data-server",
+                            "data-state", "data-samples"), f"unexpected attribute {name!r}"
+            assert not value.strip().lower().startswith("javascript:")
+    for el in dom.find("a"):
+        assert el.attrs["href"].startswith(("/", "?")), el.attrs["href"]
+    for payload in payloads:
+        assert payload in dom.text, f"payload not rendered as text: {payload!r}"
+    return dom
+
+
+# -- CGI ------------------------------------------------------------------------------------------
+@dataclass
+class CgiResponse:
+    status: int
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), [""])[0]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def run_cgi(control: str, path_info: str = "/", method: str = "GET", query: str = "",
+            body: bytes = b"", headers: dict[str, str] | None = None,
+            env: dict[str, str] | None = None, script_name: str = "/cgi-bin/webstats",
+            timeout: float = 20.0) -> CgiResponse:
+    """Spawn webstats/cgi.py with the RFC 3875 meta-variables a web server sets, the body on
+    stdin, and parse what it prints (header lines, a blank line, the body)."""
+    cgi_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_SOFTWARE": "pen-ha-tests/1",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REQUEST_METHOD": method, "SCRIPT_NAME": script_name, "PATH_INFO": path_info,
+        "QUERY_STRING": query, "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "40000",
+        "REQUEST_URI": script_name + path_info + (f"?{query}" if query else ""),
+        "SCRIPT_FILENAME": str(CGI_SCRIPT), "HTTP_HOST": "127.0.0.1:8080",
+        "PEN_CONTROL": control,
+    }
+    if body:
+        cgi_env["CONTENT_LENGTH"] = str(len(body))
+        cgi_env["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+    for name, value in (headers or {}).items():
+        cgi_env["HTTP_" + name.upper().replace("-", "_")] = value
+    cgi_env.update(env or {})
+    proc = subprocess.run([sys.executable, str(CGI_SCRIPT)], input=body, env=cgi_env,
+                          capture_output=True, timeout=timeout, cwd=str(CGI_SCRIPT.parent))
+    assert proc.returncode == 0, proc.stderr.decode()
+    head, sep, rest = proc.stdout.partition(b"\r\n\r\n")
+    assert sep, f"no header/body separator in CGI output: {proc.stdout[:300]!r}"
+    resp = CgiResponse(200, {}, rest)
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        resp.headers.setdefault(name.strip().lower(), []).append(value.strip())
+    status = resp.header("status")
+    if status:
+        resp.status = int(status.split()[0])
+    return resp
+
+
+# -- pen and webstats processes -------------------------------------------------------------------
+def start_pen(directory: Path, *servers: str, opts: tuple[str, ...] | list[str] = (),
+              control: str | None = None, interval: float = 0.2) -> tuple[Pen, str]:
+    """Our pen with history sampled every `interval` s; the control port is a unix socket in
+    `directory` unless `control` is given (e.g. "127.0.0.1:0")."""
+    from helpers_control import wait_control
+    ctl = control or str(directory / f"ctl-{time.monotonic_ns()}.sock")
+    pen = Pen(*servers, opts=["-C", ctl, *opts],
+              env={"PEN_HISTORY_INTERVAL": str(interval)})
+    if ctl.endswith(":0"):
+        ctl = f"127.0.0.1:{control_port(pen)}"
+    try:
+        wait_control(ctl)
+    except TimeoutError:
+        errors = pen.errors()
+        pen.stop()
+        raise RuntimeError(f"pen control port did not come up: {errors}") from None
+    return pen, ctl
+
+
+def control_port(pen: Pen) -> int:
+    """The TCP port pen's control socket bound (-C 127.0.0.1:0): the listening socket of
+    pen's process that is not its main listener, found through /proc (no probe connection)."""
+    def ports() -> set[int]:
+        inodes = set()
+        for fd in os.listdir(f"/proc/{pen.proc.pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pen.proc.pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        found = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and fields[9] in inodes:
+                        found.add(int(fields[1].rsplit(":", 1)[1], 16))
+        return found - {pen.port}
+    return next(iter(wait_for(ports, 10, 0.02, "pen's control port")))
+
+
+def traffic(pen: Pen, connections: int = 5, size: int = 20000) -> None:
+    """Echo traffic through pen (needs echo backends): `size` bytes each way per connection."""
+    payload = os.urandom(size)
+    for _ in range(connections):
+        with pen.connect(timeout=5) as s:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            got = 0
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += len(chunk)
+            assert got == size
+
+
+class WebstatsServer:
+    """`webstats --control ADDR --listen 127.0.0.1:0 ...`; the URL is read from its first line."""
+
+    def __init__(self, control: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([str(WEBSTATS), "--control", control, "--listen",
+                                      "127.0.0.1:0", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, **(env or {})))
+        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
+        line = self.proc.stdout.readline() if ready else ""
+        if "serving http://" not in line:
+            self.stop()
+            raise RuntimeError(f"webstats did not start: {line!r}")
+        self.url = line.split()[2].rstrip("/")
+
+    def get(self, path: str = "/", headers: dict[str, str] | None = None
+            ) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path, headers=headers)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.url + path, data=body, method=method,
+                                     headers=headers or {})
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(req, timeout=20) as resp:
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kw: object) -> None:
+        return None
+
+
+# -- headless Chromium ---------------------------------------------------------------------------
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def chromium(*args: str, timeout: float = 90.0) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        return subprocess.run([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                               *args], capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,419 @@
+"""The status page: one self-contained HTML document (no script, no external asset).
+
+Pure: `render(status, history, view)` -> str.  Every value that comes from pen goes through
+`e()` (html.escape with quotes), including inside attributes and the SVG charts, so a server
+address, a unix path or a file name cannot become markup.  The page needs no JavaScript:
+auto-refresh is a meta refresh that a link switches off (`?refresh=0`), and actions are plain
+POST forms carrying a CSRF token.
+"""
+from __future__ import annotations
+
+import hashlib
+import base64
+import time
+from dataclasses import dataclass, field
+from html import escape
+
+from webstats import chart
+from webstats.fmt import count, rate, short_duration, size, uptime
+
+STATE_TEXT = {"up": "up", "full": "at limit", "draining": "draining",
+              "blacklisted": "blacklisted", "down": "down (health check)", "unused": "unused"}
+CLIENT_ROWS = 200
+DONE = {"drain": "Server {n} is draining.", "undrain": "Server {n} takes new clients again.",
+        "blacklist": "Server {n} is blacklisted.", "unblacklist": "Server {n} is no longer "
+        "blacklisted.", "weight": "Server {n}'s weight was changed."}
+
+
+def e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+@dataclass(slots=True)
+class View:
+    """How to render: links, refresh, actions, a message after an action."""
+
+    base: str = ""                     # SCRIPT_NAME: every link is base + "/..."
+    refresh: int = 10                  # seconds; 0 = off
+    default_refresh: int = 10
+    actions: bool = False
+    csrf: str = ""
+    actions_note: str = ""             # why actions are unavailable although enabled
+    done: str = ""                     # DONE key
+    done_server: int = -1
+    error: str = ""                    # pen could not be asked
+    pen_ha: bool = True
+    now: float = field(default_factory=time.time)
+
+
+CSS = """
+:root{--bg:#f6f7f9;--fg:#1b1f24;--muted:#5d6875;--card:#fff;--line:#dde1e6;--accent:#2563eb;
+--ok:#15803d;--okbg:#dcfce7;--warn:#a16207;--warnbg:#fef3c7;--bad:#b91c1c;--badbg:#fee2e2;
+--info:#6d28d9;--infobg:#ede9fe;--sent:#0891b2;--recv:#db2777}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1318;--fg:#e6e9ed;--muted:#95a0ad;--card:#171c23;
+--line:#2a313b;--accent:#60a5fa;--ok:#4ade80;--okbg:#12301d;--warn:#facc15;--warnbg:#3a2f0a;
+--bad:#f87171;--badbg:#3b1414;--info:#c4b5fd;--infobg:#2a1f47;--sent:#22d3ee;--recv:#f472b6}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,
+"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1200px;margin:0 auto;padding:16px}
+header{display:flex;flex-wrap:wrap;align-items:baseline;gap:4px 16px;margin-bottom:12px}
+h1{font-size:1.4rem;margin:0}h1 .addr{font-weight:400;color:var(--muted);word-break:break-all}
+h2{font-size:1.05rem;margin:24px 0 8px}
+.meta{color:var(--muted);font-size:.9rem;display:flex;flex-wrap:wrap;gap:4px 14px}
+a{color:var(--accent)}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:10px 12px}
+.card .k{color:var(--muted);font-size:.8rem}.card .v{font-size:1.35rem;font-weight:600}
+.card .s{color:var(--muted);font-size:.8rem}
+.scroll{overflow-x:auto;background:var(--card);border:1px solid var(--line);border-radius:10px}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:7px 10px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
+th{font-size:.78rem;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.03em}
+tr:last-child td{border-bottom:0}
+th.l,td.l{text-align:left}td.path{white-space:normal;overflow-wrap:anywhere;min-width:12em;max-width:26em}
+.badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:.8rem;font-weight:600}
+.b-up{color:var(--ok);background:var(--okbg)}.b-full,.b-draining{color:var(--warn);background:var(--warnbg)}
+.b-blacklisted,.b-down{color:var(--bad);background:var(--badbg)}
+.b-unused,.b-unknown{color:var(--muted);background:var(--line)}
+.sub{display:block;color:var(--muted);font-size:.75rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(290px,1fr));gap:10px}
+figure{margin:0;background:var(--card);border:1px solid var(--line);border-radius:10px;padding:8px 10px}
+figcaption{font-size:.85rem;display:flex;justify-content:space-between;gap:8px;margin-bottom:4px}
+figcaption .who{font-weight:600;word-break:break-all}
+svg.chart{width:100%;height:auto;display:block}
+svg .grid{stroke:var(--line);stroke-width:1}svg .faint{stroke-dasharray:2 3}
+svg .lbl,svg .axis{fill:var(--muted);font-size:10px}svg .axis{font-size:9px}
+svg .conn-area{fill:var(--accent);opacity:.18}svg .conn-line{fill:none;stroke:var(--accent);stroke-width:1.6}
+svg .sent-line{fill:none;stroke:var(--sent);stroke-width:1.4}
+svg .recv-line{fill:none;stroke:var(--recv);stroke-width:1.4}
+.legend{font-size:.78rem;color:var(--muted)}.legend i{display:inline-block;width:10px;height:3px;
+vertical-align:middle;margin:0 3px 0 8px}.legend .ks{background:var(--sent)}.legend .kr{background:var(--recv)}
+.legend .kc{background:var(--accent)}
+dl.settings{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:0 16px;
+background:var(--card);border:1px solid var(--line);border-radius:10px;padding:8px 12px;margin:0}
+dl.settings div{display:flex;justify-content:space-between;gap:8px;padding:5px 0;
+border-bottom:1px dashed var(--line)}
+dl.settings dt{color:var(--muted)}dl.settings dd{margin:0;text-align:right;word-break:break-all}
+.note{padding:10px 12px;border-radius:10px;margin:10px 0}
+.note.ok{background:var(--okbg);color:var(--ok)}.note.bad{background:var(--badbg);color:var(--bad)}
+.note.info{background:var(--infobg);color:var(--info)}
+form.act{display:flex;flex-wrap:nowrap;gap:4px;justify-content:flex-end;align-items:center}
+form.act input{width:4.5em;padding:2px 4px;border:1px solid var(--line);border-radius:6px;
+background:var(--bg);color:var(--fg)}
+form.act button{padding:2px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
+color:var(--fg);cursor:pointer;font-size:.8rem}form.act button:hover{border-color:var(--accent)}
+footer{margin:28px 0 8px;color:var(--muted);font-size:.85rem;display:flex;flex-wrap:wrap;gap:4px 16px}
+.muted{color:var(--muted)}
+@media (max-width:640px){main{padding:10px}th,td{padding:6px 7px}h1{font-size:1.2rem}
+.card .v{font-size:1.15rem}.hide-s{display:none}}
+"""
+CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+CSP = (f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def render(status: dict, history: dict | None, view: View) -> str:
+    st = status if isinstance(status, dict) else {}
+    eng = _dict(st.get("engine"))
+    cfg = _dict(st.get("settings"))
+    servers = [s for s in _list(st.get("servers")) if isinstance(s, dict)]
+    listen = cfg.get("listen") or eng.get("listen") or ""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           '<meta name="color-scheme" content="light dark">']
+    if view.refresh > 0:
+        out.append(f'<meta http-equiv="refresh" content="{view.refresh}">')
+    out.append(f"<title>pen {e(listen)} · status</title><style>{CSS}</style></head><body><main>")
+    out += _header(st, eng, listen, view)
+    out += _notes(view)
+    out += _cards(st, eng, servers, history)
+    out += _server_table(servers, view, cfg)
+    out += _charts(servers, history)
+    out += _clients(st)
+    out += _settings(st, cfg, eng)
+    out.append(f'<footer><span>pen-ha {e(st.get("version", ""))}</span>'
+               f'<a href="{e(view.base)}/api/status">JSON</a>'
+               f'<a href="{e(view.base)}/metrics">Prometheus metrics</a>'
+               f'<span>rendered {e(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.now)))}'
+               "</span></footer></main></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _dict(v: object) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: object) -> list:
+    return v if isinstance(v, list) else []
+
+
+def _header(st: dict, eng: dict, listen: str, view: View) -> list[str]:
+    meta = []
+    if eng.get("uptime") is not None:
+        meta.append(f"<span>up {e(uptime(eng.get('uptime')))}</span>")
+    meta.append(f"<span>mode {e(_mode(st))}</span>")
+    if eng.get("pid") is not None:
+        meta.append(f"<span>pid {e(eng.get('pid'))}</span>")
+    if view.refresh > 0:
+        meta.append(f'<span>refreshing every {view.refresh} s · '
+                    f'<a id="refresh-toggle" href="{e(view.base)}/?refresh=0">pause</a></span>')
+    else:
+        again = view.default_refresh or 10
+        meta.append(f'<span>auto-refresh off · <a id="refresh-toggle" '
+                    f'href="{e(view.base)}/?refresh={again}">resume</a></span>')
+    return [f'<header><h1>pen <span class="addr">{e(listen)}</span></h1>'
+            f'<div class="meta">{"".join(meta)}</div></header>']
+
+
+def _mode(st: dict) -> str:
+    modes = _list(st.get("modes"))
+    if modes:
+        return ", ".join(str(m) for m in modes)
+    return "default (client tracking)" if st.get("mode") is not None else "?"
+
+
+def _notes(view: View) -> list[str]:
+    out = []
+    if view.error:
+        out.append(f'<div class="note bad" id="error">{e(view.error)}</div>')
+    if view.done in DONE:
+        out.append(f'<div class="note ok" id="done">{e(DONE[view.done].format(n=view.done_server))}</div>')
+    if not view.pen_ha:
+        out.append('<div class="note info">This pen does not keep history or server states '
+                   '(C pen): showing what its control port reports.</div>')
+    if view.actions_note:
+        out.append(f'<div class="note info">{e(view.actions_note)}</div>')
+    return out
+
+
+def _card(key: str, value: str, sub: str = "", ident: str = "") -> str:
+    i = f' id="{ident}"' if ident else ""
+    s = f'<div class="s">{sub}</div>' if sub else ""
+    return f'<div class="card"{i}><div class="k">{key}</div><div class="v">{value}</div>{s}</div>'
+
+
+def _cards(st: dict, eng: dict, servers: list[dict], history: dict | None) -> list[str]:
+    usable = sum(1 for s in servers if s.get("state", "up") in ("up", "full", "draining"))
+    configured = sum(1 for s in servers if s.get("configured", True))
+    sent, recv = _throughput(history)
+    cards = [
+        _card("connections", e(count(st.get("conn_used"))), f"of {e(count(st.get('conn_max')))}",
+              "card-conns"),
+        _card("clients", e(count(st.get("clients_used", len(_list(st.get("clients")))))),
+              f"of {e(count(st.get('clients_max')))}"),
+        _card("servers usable", f"{usable}", f"of {configured} configured", "card-servers"),
+    ]
+    if sent is not None:
+        cards.append(_card("throughput", e(rate(sent + recv)),
+                           f"{e(rate(sent))} to servers · {e(rate(recv))} back"))
+    if eng.get("connections_total") is not None:
+        cards.append(_card("accepted", e(count(eng.get("connections_total"))),
+                           f"{e(count(eng.get('refused_total')))} refused"))
+    if eng.get("queue_len") is not None:
+        cards.append(_card("queue", e(count(eng.get("queue_len"))),
+                           f"{e(count(eng.get('queued_total')))} waited in all"))
+    return [f'<section class="cards">{"".join(cards)}</section>']
+
+
+def _throughput(history: dict | None) -> tuple[float | None, float | None]:
+    """Bytes per second over the last sample interval, all servers together."""
+    servers = _dict(_dict(history).get("servers"))
+    if not servers:
+        return None, None
+    sent = recv = 0.0
+    for s in servers.values():
+        s = _dict(s)
+        t, sx, rx = _list(s.get("t")), _list(s.get("sx")), _list(s.get("rx"))
+        try:
+            if len(t) >= 2 and len(sx) >= 2 and len(rx) >= 2 and t[-1] > t[-2]:
+                sent += max(0.0, (sx[-1] - sx[-2]) / (t[-1] - t[-2]))
+                recv += max(0.0, (rx[-1] - rx[-2]) / (t[-1] - t[-2]))
+        except TypeError:
+            continue
+    return sent, recv
+
+
+def _state_cell(s: dict) -> str:
+    state = str(s.get("state", "up" if not s.get("blacklisted") else "blacklisted"))
+    css = state if state in STATE_TEXT else "unknown"
+    label = STATE_TEXT.get(state, state)
+    sub = ""
+    if state == "blacklisted":
+        sub = f'<span class="sub">{e(short_duration(s.get("blacklist_left", 0)))} left</span>'
+    elif s.get("check"):
+        sub = f'<span class="sub">{e(s.get("check"))} check: {e(s.get("health", ""))}</span>'
+    return f'<td class="l"><span class="badge b-{css}">{e(label)}</span>{sub}</td>'
+
+
+def _limits(s: dict) -> str:
+    def one(v: object) -> str:
+        return "–" if v in (0, None) else e(count(v))
+    return f"{one(s.get('max'))} / {one(s.get('hard'))}"
+
+
+def _server_table(servers: list[dict], view: View, cfg: dict) -> list[str]:
+    head = ["#", "server", "state", "active", "limit soft / hard", "weight", "prio", "total",
+            "failures", "sent", "received"]
+    cls = ["", "l", "l", "", "hide-s", "", "", "hide-s", "", "", ""]
+    if view.actions:
+        head.append("actions")
+        cls.append("")
+    out = ['<section><h2>Servers</h2><div class="scroll"><table class="servers" id="servers">',
+           "<thead><tr>" + "".join(f'<th class="{c}">{h}</th>' for h, c in zip(head, cls))
+           + "</tr></thead><tbody>"]
+    for s in servers:
+        idx = s.get("index")
+        pending = s.get("pending") or 0
+        active = e(count(s.get("conn")))
+        if pending:
+            active += f'<span class="sub">+{e(count(pending))} connecting</span>'
+        cells = [
+            f"<td>{e(idx)}</td>",
+            f'<td class="l addr{_path_class(s)}">{e(_where(s))}</td>',
+            _state_cell(s),
+            f"<td>{active}</td>",
+            f'<td class="hide-s">{_limits(s)}</td>',
+            f"<td>{e(count(s.get('weight')))}</td>",
+            f"<td>{e(count(s.get('prio')))}</td>",
+            f'<td class="hide-s">{e(count(s.get("total")))}</td>',
+            f"<td>{e(count(s.get('failures')))}</td>",
+            f'<td title="{e(s.get("sx"))} bytes">{e(size(s.get("sx")))}</td>',
+            f'<td title="{e(s.get("rx"))} bytes">{e(size(s.get("rx")))}</td>',
+        ]
+        if view.actions:
+            cells.append(f"<td>{_actions(s, view, cfg)}</td>")
+        state = s.get("state", "up")
+        out.append(f'<tr class="server s-{e(state)}" id="server-{e(idx)}" '
+                   f'data-server="{e(idx)}" data-state="{e(state)}">' + "".join(cells) + "</tr>")
+    if not servers:
+        out.append(f'<tr><td class="l muted" colspan="{len(head)}">no servers</td></tr>')
+    out.append("</tbody></table></div></section>")
+    return out
+
+
+def _path_class(s: dict) -> str:
+    address = s.get("address")
+    return " path" if not isinstance(address, str) or len(address) > 24 else ""
+
+
+def _where(s: dict) -> str:
+    address, port = s.get("address", ""), s.get("port")
+    if isinstance(address, str) and address.startswith("/"):
+        return address                              # a unix socket path
+    if isinstance(address, str) and ":" in address:
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+def _actions(s: dict, view: View, cfg: dict) -> str:
+    idx = e(s.get("index"))
+    drain = ('<button name="action" value="undrain">undrain</button>' if s.get("drain")
+             else '<button name="action" value="drain">drain</button>')
+    black = ('<button name="action" value="unblacklist">unblacklist</button>'
+             if s.get("state") == "blacklisted" else
+             f'<input name="seconds" type="number" min="1" max="86400" '
+             f'value="{e(cfg.get("blacklist") or 30)}" aria-label="seconds">'
+             '<button name="action" value="blacklist">blacklist</button>')
+    return (f'<form class="act" method="post" action="{e(view.base)}/action">'
+            f'<input type="hidden" name="csrf" value="{e(view.csrf)}">'
+            f'<input type="hidden" name="server" value="{idx}">{drain}{black}'
+            f'<input name="weight" type="number" min="0" max="1000000" '
+            f'value="{e(s.get("weight", 0))}" aria-label="weight">'
+            '<button name="action" value="weight">set weight</button></form>')
+
+
+def _charts(servers: list[dict], history: dict | None) -> list[str]:
+    hist = _dict(history)
+    series = _dict(hist.get("servers"))
+    try:
+        window = float(hist.get("interval", 5)) * float(hist.get("capacity", 180))
+    except (TypeError, ValueError):
+        window = 900.0
+    if history is None:
+        return ['<section><h2>Recent load</h2><p class="muted">No history from this pen.</p>'
+                "</section>"]
+    out = [f'<section><h2>Last {e(short_duration(window))}</h2>'
+           '<p class="legend"><i class="kc"></i>connections<i class="ks"></i>to server'
+           '<i class="kr"></i>from server</p><div class="charts" id="charts">']
+    for s in servers:
+        if s.get("configured") is False:
+            continue
+        idx = s.get("index")
+        where = _where(s)
+        out.append(f'<figure id="chart-{e(idx)}"><figcaption><span class="who">{e(idx)} · '
+                   f'{e(where)}</span><span class="muted">{e(count(s.get("conn")))} active'
+                   f"</span></figcaption>{chart.svg(idx, series.get(str(idx)), window, where)}"
+                   "</figure>")
+    out.append("</div></section>")
+    return out
+
+
+def _clients(st: dict) -> list[str]:
+    clients = [c for c in _list(st.get("clients")) if isinstance(c, dict)]
+    clients.sort(key=lambda c: c.get("age", 0) if isinstance(c.get("age", 0), (int, float)) else 0)
+    out = [f'<section><h2>Clients <span class="muted">({len(clients)} of '
+           f'{e(count(st.get("clients_max")))})</span></h2>'
+           '<div class="scroll"><table class="clients" id="clients"><thead><tr>'
+           '<th>#</th><th class="l">address</th><th>last seen</th><th>server</th>'
+           "<th>connects</th><th>sent to it</th><th>received</th></tr></thead><tbody>"]
+    for c in clients[:CLIENT_ROWS]:
+        age = c.get("age")
+        out.append(f'<tr class="client"><td>{e(c.get("index"))}</td>'
+                   f'<td class="l path">{e(c.get("address"))}</td>'
+                   f"<td>{e(short_duration(age) + ' ago' if age is not None else '')}</td>"
+                   f"<td>{e(c.get('last_server', ''))}</td><td>{e(count(c.get('connects')))}</td>"
+                   f"<td>{e(size(c.get('sx')))}</td><td>{e(size(c.get('rx')))}</td></tr>")
+    if len(clients) > CLIENT_ROWS:
+        out.append(f'<tr><td class="l muted" colspan="7">and {len(clients) - CLIENT_ROWS} '
+                   "more (see JSON)</td></tr>")
+    if not clients:
+        out.append('<tr><td class="l muted" colspan="7">no clients yet</td></tr>')
+    out.append("</tbody></table></div></section>")
+    return out
+
+
+SETTING_LABELS = (
+    ("listen", "listening on"), ("control", "control port"), ("blacklist", "blacklist time"),
+    ("timeout", "connect timeout"), ("tracking", "client tracking"),
+    ("clients_max", "client table"), ("conn_max", "connection slots"),
+    ("idle_timeout", "idle timeout"), ("http", "HTTP mode"), ("udp", "UDP mode"),
+    ("tls", "TLS"), ("hash_method", "hash method"), ("queue_max", "wait queue"),
+    ("queue_timeout", "queue timeout"), ("send_proxy", "PROXY to servers"),
+    ("accept_proxy", "accept PROXY"), ("transparent", "transparent"), ("source", "source"),
+    ("emergency", "emergency server"), ("abuse", "abuse server"), ("logfile", "log"),
+    ("web_stats", "status file"), ("config_file", "config file"), ("pidfile", "pid file"),
+    ("debug", "debug"))
+SECONDS = ("blacklist", "timeout", "tracking", "idle_timeout", "queue_timeout")
+
+
+def _settings(st: dict, cfg: dict, eng: dict) -> list[str]:
+    rows = [("mode", _mode(st))]
+    for key, label in SETTING_LABELS:
+        if key not in cfg:
+            continue
+        v = cfg[key]
+        if isinstance(v, bool):
+            v = "on" if v else "off"
+        elif v is None or v == "":
+            v = "–"
+        elif key in SECONDS and isinstance(v, (int, float)):
+            v = f"{count(v)} s" if v else "off"
+        rows.append((label, v))
+    for key, label in (("version", "pen-ha version"), ("started", "started")):
+        v = eng.get(key)
+        if v is not None:
+            if key == "started" and isinstance(v, (int, float)):
+                v = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v))
+            rows.append((label, v))
+    items = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in rows)
+    return [f'<section><h2>Settings</h2><dl class="settings" id="settings">{items}</dl></section>']
+
+
+def message_page(title: str, text: str, base: str) -> str:
+    """A minimal page for errors and refusals (same look, no data from pen)."""
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>"
+            f"<h1>{e(title)}</h1><p class=\"note bad\">{e(text)}</p>"
+            f'<p><a href="{e(base)}/">back to the status page</a></p></main></body></html>\n')
