@@ -700,7 +700,8 @@ def markdown(meta: dict, summ: dict, idle: list[dict], runs: list[dict]) -> str:
             if c not in seen:
                 seen.add(c)
                 L.append(c)
-    L += ["```", "", "Raw data: results.json next to this run's output in bench/out/.", ""]
+    L += ["```", "", "Raw data: results.json next to this run's output in bench/out/. "
+          "Where the time goes (py-spy, strace, measured suggestions): bench/PROFILE.md.", ""]
     return "\n".join(L)
 
 
@@ -715,8 +716,8 @@ def plot(summ: dict, path: Path) -> str | None:
     for w, per in summ.items():
         key, unit, cpukey, cpuunit = HEADLINE[w]
         groups.append((f"{w}\n{unit}", w, key))
-        groups.append((f"{w}\np99 (lower=better)", w, "p99_ms"))
-        groups.append((f"{w}\n{cpuunit} (lower=better)", w, cpukey))
+        groups.append((f"{w}\np99\n(lower=better)", w, "p99_ms"))
+        groups.append((f"{w}\n{cpuunit}\n(lower=better)", w, cpukey))
     bals = sorted({b for per in summ.values() for b in per}, key=lambda b: (b != "cpen", b))
     fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(groups)), 5))
     width = 0.8 / max(1, len(bals))
@@ -765,7 +766,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results-md", type=Path, default=None,
                     help="also write the table here (default bench/RESULTS.md for a full run, "
                          "nowhere for --quick; '-' = nowhere)")
+    ap.add_argument("--render", type=Path, default=None, metavar="RESULTS_JSON",
+                    help="only re-render RESULTS.md and ratios.png from a results.json")
     a = ap.parse_args(argv)
+    if a.render is not None:
+        data = json.loads(a.render.read_text())
+        out = a.render.parent
+        plot(data["summary"], out / "ratios.png")
+        md = markdown(data["meta"], data["summary"], data["idle"], data["runs"])
+        (out / "RESULTS.md").write_text(md)
+        if a.results_md is not None and str(a.results_md) != "-":
+            a.results_md.write_text(md)
+            shutil.copy(out / "ratios.png", a.results_md.parent / "ratios.png")
+        print(md)
+        return 0
     if a.results_md is None:
         a.results_md = Path("-") if a.quick else HERE / "RESULTS.md"
     if a.quick:

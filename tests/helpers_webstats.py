@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from support.procs import BIN, Pen, wait_for
+from support.procs import BIN, Pen, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CGI_SCRIPT = ROOT / "webstats" / "cgi.py"
@@ -164,14 +164,24 @@ def run_cgi(control: str, path_info: str = "/", method: str = "GET", query: str 
 # -- pen and webstats processes -------------------------------------------------------------------
 def start_pen(directory: Path, *servers: str, opts: tuple[str, ...] | list[str] = (),
               control: str | None = None, interval: float = 0.2) -> tuple[Pen, str]:
-    """Our pen with history sampled every `interval` s; the control port is a unix socket in
-    `directory` unless `control` is given (e.g. "127.0.0.1:0")."""
+    """Our pen with history sampled every `interval` s.  The control port is a unix socket in
+    `directory`, or `control` as given, or with control="tcp" a loopback TCP port (pen's -C
+    takes no port 0: a free port is picked and, should another test grab it first, retried)."""
     from helpers_control import wait_control
-    ctl = control or str(directory / f"ctl-{time.monotonic_ns()}.sock")
-    pen = Pen(*servers, opts=["-C", ctl, *opts],
-              env={"PEN_HISTORY_INTERVAL": str(interval)})
-    if ctl.endswith(":0"):
-        ctl = f"127.0.0.1:{control_port(pen)}"
+    attempts = 3 if control == "tcp" else 1
+    for attempt in range(attempts):
+        if control == "tcp":
+            ctl = f"127.0.0.1:{free_port()}"
+        else:
+            ctl = control or str(directory / f"ctl-{time.monotonic_ns()}.sock")
+        try:
+            pen = Pen(*servers, opts=["-C", ctl, *opts],
+                      env={"PEN_HISTORY_INTERVAL": str(interval)})
+        except RuntimeError:
+            if attempt + 1 == attempts:
+                raise
+            continue
+        break
     try:
         wait_control(ctl)
     except TimeoutError:
@@ -179,30 +189,6 @@ def start_pen(directory: Path, *servers: str, opts: tuple[str, ...] | list[str] 
         pen.stop()
         raise RuntimeError(f"pen control port did not come up: {errors}") from None
     return pen, ctl
-
-
-def control_port(pen: Pen) -> int:
-    """The TCP port pen's control socket bound (-C 127.0.0.1:0): the listening socket of
-    pen's process that is not its main listener, found through /proc (no probe connection)."""
-    def ports() -> set[int]:
-        inodes = set()
-        for fd in os.listdir(f"/proc/{pen.proc.pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pen.proc.pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-        found = set()
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "0A" and fields[9] in inodes:
-                        found.add(int(fields[1].rsplit(":", 1)[1], 16))
-        return found - {pen.port}
-    return next(iter(wait_for(ports, 10, 0.02, "pen's control port")))
 
 
 def traffic(pen: Pen, connections: int = 5, size: int = 20000) -> None:

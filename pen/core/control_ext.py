@@ -5,7 +5,8 @@
   queue_max [N], queue_timeout [S]    clients wait up to S seconds when every server is full
   send_proxy [0|1|2]                  PROXY protocol header to servers (0 = off)
   accept_proxy | no accept_proxy      expect a PROXY header from a balancer in front
-  server N drain | undrain            no new clients (its tracked clients still admitted)
+  server N drain [sticky] | undrain   no new connections (with `sticky`, its tracked clients
+                                      are still admitted); open connections finish
   server N proxy 0|1|2|default        PROXY version for this server
   server N check tcp|http [PATH]|agent [port P] [interval S] [timeout S] [rise N] [fall N]
                [expect CODE|Nxx] [host H]       (the rest of the line)
@@ -112,6 +113,9 @@ def split_server_words(n: int, pairs: list[str]) -> tuple[list[str], dict]:
         if word in SERVER_FLAGS:
             ext[word] = True
             i += 1
+            if word == "drain" and i < len(pairs) and pairs[i] == "sticky":
+                ext["sticky"] = True
+                i += 1
         elif word == "proxy" and i + 1 < len(pairs):
             value = pairs[i + 1]
             if value not in ("0", "1", "2", "default"):
@@ -126,9 +130,9 @@ def split_server_words(n: int, pairs: list[str]) -> tuple[list[str], dict]:
 
 def apply_server_ext(srv: Server, ext: dict) -> None:
     if ext.get("drain"):
-        srv.drain = True
+        srv.drain, srv.drain_sticky = True, bool(ext.get("sticky"))
     if ext.get("undrain"):
-        srv.drain = False
+        srv.drain = srv.drain_sticky = False
     if ext.get("no_check"):
         srv.check, srv.health, srv.agent_weight = None, None, None
     if "check" in ext:
@@ -180,7 +184,7 @@ def render_settings(st: PenState) -> list[str]:
 def render_server(srv: Server) -> list[str]:
     out = []
     if srv.drain:
-        out.append(f"server {srv.index} drain")
+        out.append(f"server {srv.index} drain" + (" sticky" if srv.drain_sticky else ""))
     if srv.send_proxy >= 0:
         out.append(f"server {srv.index} proxy {srv.send_proxy}")
     if srv.check is not None:

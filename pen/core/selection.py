@@ -170,7 +170,7 @@ def admissible(state: PenState, index: int, client: Client, who: ClientAddr, now
         return "no address"
     if server.blacklisted(now, state.settings.blacklist):
         return "blacklisted"
-    if index >= 0 and server.drain and client.server != index:
+    if index >= 0 and server.drain and not (server.drain_sticky and client.server == index):
         return "draining"
     if server.down():
         return "down (health check)"

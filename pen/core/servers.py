@@ -40,7 +40,8 @@ class Server:
     rx: int = 0                           # bytes read from this server
     total: int = 0                        # connections ever established
     failures: int = 0                     # connect failures and timeouts
-    drain: bool = False                   # no new clients (pen-ha extension)
+    drain: bool = False                   # no new connections (pen-ha extension)
+    drain_sticky: bool = False            # ... except from clients tracked to this server
     check: CheckSpec | None = None        # active health check (pen-ha extension)
     health: HealthState | None = None
     agent_weight: int | None = None       # weight percentage reported by an agent check

@@ -91,7 +91,7 @@ class Probe:
             self.srv.agent_weight = reply.weight_percent if reply.weight_percent is not None \
                 else self.srv.agent_weight
             if reply.state == "drain":
-                self.srv.drain = True
+                self.srv.drain, self.srv.drain_sticky = True, True     # HAProxy's agent drain
             elif reply.state == "up":
                 self.srv.drain = False
             self.finish(reply.state != "down" and bool(self.reply.strip()),

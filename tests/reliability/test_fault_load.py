@@ -67,7 +67,12 @@ def finish(pen, ctl, base_fds: int, base_rss: float, st, summary, **extra) -> No
     pid = pen.proc.pid
     after_fds = settle(pid, base_fds)
     rss = rss_mib(pid)
-    state = cmd(ctl, "server_state")
+    try:
+        state = cmd(ctl, "server_state")
+    except OSError as e:
+        import subprocess
+        dump = subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True)
+        raise AssertionError(f"control port: {e}\n{dump.stdout}\n{pen.errors()[-3000:]}")
     summary(connections=st.connections, complete=st.complete, clean_failures=st.clean_failures,
             refused=st.refused, corrupt=st.corrupt, hung=st.hung,
             bytes_verified=st.bytes_verified, **extra, fds_base=base_fds, fds_after=after_fds,

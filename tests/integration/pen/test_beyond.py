@@ -49,17 +49,26 @@ def test_http_health_check_expect_status(backends, pen_factory, tmp_path) -> Non
         assert s.recv(100).startswith(b"HTTP/1.1 200")
 
 
-def test_drain_keeps_existing_and_sticky_clients(backends, pen_factory, tmp_path) -> None:
+def test_drain_lets_open_connections_finish(backends, pen_factory, tmp_path) -> None:
+    """`server N drain`: open connections finish, no new ones (tracked clients move);
+    `drain sticky`: clients tracked to the server are still admitted."""
     a, b = backends("name", "a", "b")
     ctl = tmp_path / "ctl"
     pen = pen_factory(a.addr, b.addr, opts=["-C", str(ctl)])
     held = pen.connect(source="127.0.0.2")
     assert held.makefile("rb").readline() == b"served-by b\n"
-    penctl(ctl, "server", "1", "drain")
+    penctl(ctl, "server", "1", "drain", "sticky")
     assert fetch_name(pen, source="127.0.0.3") == "a"           # new clients avoid b
     assert fetch_name(pen, source="127.0.0.2") == "b"           # b's own client still admitted
-    assert "drain" in penctl(ctl, "server_state")
+    assert "state draining" in penctl(ctl, "server_state")
+    penctl(ctl, "server", "1", "drain")
+    assert fetch_name(pen, source="127.0.0.2") == "a"           # strict: even b's client moves
+    held.sendall(b"still here")                                 # the open connection lives on
+    assert "1 addr 127.0.0.1" in penctl(ctl, "servers") and \
+        penctl(ctl, "servers").splitlines()[1].split()[6] == "1"
     held.close()
+    wait_for(lambda: penctl(ctl, "servers").splitlines()[1].split()[6] == "0", 5,
+             what="server 1 drained to conn 0")
     penctl(ctl, "server", "1", "undrain")
     assert fetch_name(pen, source="127.0.0.4") in ("a", "b")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_dataplane import Lab, lab, wait_for
+from helpers_dataplane import PEN, Lab, lab, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.root]
 
@@ -118,3 +118,12 @@ def test_tarpit_holds_connections_to_tarpitted_addresses(segment, tmp_path: Path
     wait_for(lambda: cap.read_text().count("Flags [S.], seq 42,") >= 2, 5, what="SYN+ACKs")
     # the VIP itself is still served normally
     assert "@" in lb.client(nss["c"], ASK.replace("N", "1"))
+
+
+@pytest.mark.parametrize("iface,message", [("nonexist0", "dsr_if nonexist0: No such device"),
+                                           ("lo", "dsr_if lo: not an Ethernet interface")])
+def test_dsr_start_errors_are_clear(tmp_path: Path, iface: str, message: str) -> None:
+    with lab() as lb:
+        ns = lb.ns("d")
+        res = lb.sh(ns, f"{PEN} -f -o 'dsr_if {iface}' {VIP}:80 192.0.2.21:80", check=False)
+        assert res.returncode == 1 and message in res.stderr

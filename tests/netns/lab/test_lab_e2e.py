@@ -94,22 +94,29 @@ class Figures:
     scenario: str
     requests: int
     failed: int
-    outage: float          # first failed request's start to the last one's end; 0 if none
+    outage: float          # from the first failed request's start to the last one's start
+    longest_fail: float    # the slowest failed request (3 s = the client's timeout)
     slow: int              # succeeded, but took over 0.9 s (a SYN retransmitted across a switch)
     max_latency: float
+    reasons: str
 
     def line(self) -> str:
         return (f"FIGURES {self.scenario:28} requests={self.requests:5d} failed={self.failed:4d} "
-                f"outage={self.outage:6.3f}s slow={self.slow:3d} max_latency={self.max_latency:.3f}s")
+                f"outage={self.outage:6.3f}s longest_fail={self.longest_fail:.3f}s slow={self.slow:3d} "
+                f"max_latency={self.max_latency:.3f}s {self.reasons}").rstrip()
 
 
 def figures(log: list[tuple[float, float, bool, str]], scenario: str, t0: float, t1: float) -> Figures:
     window = [r for r in log if t0 <= r[0] < t1]
     failed = [r for r in window if not r[2]]
-    outage = (max(r[1] for r in failed) - min(r[0] for r in failed)) if failed else 0.0
+    outage = (max(r[0] for r in failed) - min(r[0] for r in failed)) if failed else 0.0
     lat = [r[1] - r[0] for r in window if r[2]]
-    return Figures(scenario, len(window), len(failed), outage, sum(1 for x in lat if x > 0.9),
-                   max(lat, default=0.0))
+    reasons: dict[str, int] = {}
+    for r in failed:
+        reasons[r[3]] = reasons.get(r[3], 0) + 1
+    return Figures(scenario, len(window), len(failed), outage,
+                   max((r[1] - r[0] for r in failed), default=0.0), sum(1 for x in lat if x > 0.9),
+                   max(lat, default=0.0), " ".join(f"{k}={v}" for k, v in sorted(reasons.items())))
 
 
 def read_client_log(path: Path) -> list[tuple[float, float, bool, str]]:
@@ -193,9 +200,12 @@ def test_failover_drills_measured(lab: Lab, tmp_path: Path) -> None:
 
     assert results["baseline"].failed == 0 and results["baseline"].requests > 20, summary
     assert results["graceful stop of master"].failed == 0, summary
-    assert results["return with preemption"].outage < 2.0, summary
+    # preemption moves the VIP away from a node carrying traffic: the few requests in flight
+    # through it at that instant may be lost; anything more is a regression
+    pre = results["return with preemption"]
+    assert pre.failed <= max(3, pre.requests // 100) and pre.outage < 2.0, summary
     hard = results["hard kill of master"]
-    assert hard.outage < 5.0, summary            # Master_Down (~1 s at 0.3 s adverts) + ARP
+    assert 0 < hard.outage < 5.0, summary        # Master_Down (~1 s at 0.3 s adverts) + ARP
     assert results["return without preemption"].failed == 0, summary
     assert results["backend drain and return"].failed == 0, summary
     assert not out_of_rotation, f"web3 answered while drained: {out_of_rotation[:3]}\n{summary}"
