@@ -68,6 +68,7 @@ class Settings:
     chroot: str | None = None
     user: str | None = None
     logfile: str | None = None
+    log_ports: bool = False          # pen-ha: -l FILE lines carry the connection's ports
     web_stats: str | None = None
     control: str | None = None
     config_file: str | None = None

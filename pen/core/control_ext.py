@@ -5,6 +5,7 @@
   queue_max [N], queue_timeout [S]    clients wait up to S seconds when every server is full
   send_proxy [0|1|2]                  PROXY protocol header to servers (0 = off)
   accept_proxy | no accept_proxy      expect a PROXY header from a balancer in front
+  log_ports | no log_ports            -l FILE lines carry the connection's ports (mergelogs)
   server N drain [sticky] | undrain   no new connections (with `sticky`, its tracked clients
                                       are still admitted); open connections finish
   server N proxy 0|1|2|default        PROXY version for this server
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from pen.core.control import Interpreter
 
 HASH_METHODS = ("modulo", "consistent")
-EXT_FLAGS = ("leastconn", "accept_proxy")
+EXT_FLAGS = ("leastconn", "accept_proxy", "log_ports")
 SERVER_FLAGS = ("drain", "undrain", "no_check")
 WORDS = ("hash_method", "queue_max", "queue_timeout", "send_proxy", "server_state") + EXT_FLAGS
 STATUS_WORDS = ("snapshot_json", "history", "history_json", "metrics")   # pen.core.livestatus
@@ -178,7 +179,8 @@ def render_settings(st: PenState) -> list[str]:
     return [f"hash_method {s.hash_method}", f"queue_max {s.queue_max}",
             f"queue_timeout {_fmt(s.queue_timeout)}", f"send_proxy {s.send_proxy}",
             "accept_proxy" if s.accept_proxy else "no accept_proxy",
-            "leastconn" if s.leastconn else "no leastconn"]
+            "leastconn" if s.leastconn else "no leastconn",
+            "log_ports" if s.log_ports else "no log_ports"]
 
 
 def render_server(srv: Server) -> list[str]:

@@ -391,7 +391,8 @@ class Balancer:
             self.logsink = None
         self.state.settings.logfile = target
         if target:
-            self.logsink = open_logsink(target)
+            settings = self.state.settings
+            self.logsink = open_logsink(target, lambda: settings.log_ports)
 
     def reopen_log(self) -> None:
         if self.logsink is not None:

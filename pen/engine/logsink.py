@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from typing import Callable
 
 from pen.core import accesslog
 
@@ -31,8 +32,12 @@ class LogSink:
 
 
 class FileSink(LogSink):
-    def __init__(self, path: str) -> None:
+    """`ports()` says whether to add the connection's ports (penctl `log_ports`), so that
+    mergelogs can match by connection; off, the lines are exactly C pen's."""
+
+    def __init__(self, path: str, ports: Callable[[], bool] = lambda: False) -> None:
         self.path = path
+        self.ports = ports
         self.fd = self._open()
 
     def _open(self) -> int:
@@ -40,7 +45,8 @@ class FileSink(LogSink):
 
     def write(self, entry: accesslog.PenEntry) -> None:
         try:
-            os.write(self.fd, accesslog.file_line(entry).encode("ascii", "replace"))
+            line = accesslog.file_line_conn(entry) if self.ports() else accesslog.file_line(entry)
+            os.write(self.fd, line.encode("ascii", "replace"))
         except OSError as e:
             log.error("log %s: %s", self.path, e.strerror)
 
@@ -76,7 +82,7 @@ class UdpSink(LogSink):
         self.sock.close()
 
 
-def open_logsink(target: str) -> LogSink:
+def open_logsink(target: str, ports: Callable[[], bool] = lambda: False) -> LogSink:
     if is_network_target(target):
         return UdpSink(target)
-    return FileSink(target)
+    return FileSink(target, ports)

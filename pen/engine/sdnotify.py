@@ -33,7 +33,9 @@ def notify(*fields: str) -> bool:
         if _sock is None:
             return False
     try:
-        _sock.send("\n".join(fields).encode())
+        # never block the event loop: a reader that does not keep up (a full queue of 10
+        # datagrams, net.unix.max_dgram_qlen) loses a notification, not all traffic (issue 10)
+        _sock.send("\n".join(fields).encode(), socket.MSG_DONTWAIT)
     except OSError:
         return False
     return True

@@ -184,3 +184,21 @@ def test_sd_notify_watchdog_pings(backends) -> None:
         assert fetch_name(pen) == "a"
     finally:
         pen.stop()
+
+
+def test_log_ports_adds_the_connection_to_file_lines(backends, tmp_path) -> None:
+    """`log_ports`: the file line gets `\\tconn cport=.. sport=.. lport=..` (for mergelogs)."""
+    (h,) = backends("http", "h")
+    logfile = tmp_path / "pen.log"
+    pen = Pen(h.addr, opts=["-l", str(logfile), "-O", "log_ports"])
+    try:
+        with pen.connect(source="127.0.0.3") as s:
+            cport = s.getsockname()[1]
+            s.sendall(b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(4096)
+        line = wait_for(lambda: logfile.read_text(), 5, what="a log line")
+        head, conn = line.rstrip("\n").split("\t")
+        assert head.endswith(" 127.0.0.1 GET /p HTTP/1.1") and head.startswith("127.0.0.3 ")
+        assert f"cport={cport}" in conn and f"sport={h.port}" in conn and "lport=" in conn
+    finally:
+        pen.stop()

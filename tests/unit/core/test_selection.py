@@ -283,12 +283,20 @@ def test_unset_slot_is_never_chosen() -> None:
     assert {pick(st) for _ in range(6)} == {0, 2}
 
 
-def test_draining_server_admits_only_its_tracked_clients() -> None:
+def test_drain_sticky_admits_only_its_tracked_clients() -> None:
+    st = make(2)
+    assert pick(st, "127.0.0.2") == 1
+    st.servers.get(1).drain = st.servers.get(1).drain_sticky = True
+    assert pick(st, "127.0.0.3") == 0
+    assert pick(st, "127.0.0.2") == 1
+
+
+def test_strict_drain_moves_even_tracked_clients() -> None:
     st = make(2)
     assert pick(st, "127.0.0.2") == 1
     st.servers.get(1).drain = True
-    assert pick(st, "127.0.0.3") == 0
-    assert pick(st, "127.0.0.2") == 1
+    assert pick(st, "127.0.0.2") == 0
+    assert st.clients.get("127.0.0.2").server == 0        # re-tracked to where it went
 
 
 def test_failover_scan_order_starts_after_current() -> None:
