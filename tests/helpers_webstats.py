@@ -28,7 +28,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2",
              "span", "div", "section", "table", "thead", "tbody", "tr", "th", "td", "a",
              "figure", "figcaption", "svg", "line", "text", "path", "p", "i", "dl", "dt", "dd",
-             "footer", "form", "input", "button"}
+             "footer", "form", "input", "button", "details", "summary"}
 # the payloads tests feed pen; each contains markup that would be live if not escaped
 MARKUP = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>&amp;"
 FILE_MARKUP = "x\"'><img src=x onerror=alert(3)><b>&amp;"      # no '/': a file name
@@ -97,7 +97,7 @@ def assert_inert(page: str, payloads: list[str]) -> Dom:
                             "http-equiv", "type", "value", "method", "action", "min", "max",
                             "aria-label", "title", "viewbox", "role", "xmlns", "d", "x", "y",
                             "x1", "x2", "y1", "y2", "text-anchor", "colspan", "data-server",
-                            "data-state", "data-samples"), f"unexpected attribute {name!r}"
+                            "data-state", "data-samples", "data-label"), f"unexpected attribute {name!r}"
             assert not value.strip().lower().startswith("javascript:")
     for el in dom.find("a"):
         assert el.attrs["href"].startswith(("/", "?")), el.attrs["href"]

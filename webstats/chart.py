@@ -1,8 +1,8 @@
 """One server's recent load as an inline SVG: connections above, throughput below.
 
 No script, no external asset: plain SVG elements whose colours come from the page's CSS
-classes (so dark mode works).  The x axis is the whole window pen keeps (interval x capacity),
-so every server's chart has the same scale; text is escaped like everything from pen.
+classes (so dark mode works).  The page gives every chart the same x axis (the span of the
+samples pen has, at most the window it keeps); text is escaped like everything from pen.
 """
 from __future__ import annotations
 
@@ -51,15 +51,16 @@ def _numbers(values: object) -> list[float]:
     return out
 
 
-def svg(index: object, series: dict | None, window: float, label: str) -> str:
-    """The chart of one server; `series` is one entry of History.to_dict()["servers"]."""
+def svg(index: object, series: dict | None, end: float, window: float, label: str) -> str:
+    """The chart of one server; `series` is one entry of History.to_dict()["servers"].  The
+    x axis runs from end - window to end (the same for every server on the page)."""
     series = series if isinstance(series, dict) else {}
     t = _numbers(series.get("t"))
     conn = _numbers(series.get("conn"))
     sent = rates(t, _numbers(series.get("sx")))
     recv = rates(t, _numbers(series.get("rx")))
-    t1 = t[-1] if t else 0.0
-    t0 = t1 - window if window > 0 else (t[0] if t else 0.0)
+    t1 = end if end else (t[-1] if t else 0.0)
+    t0 = t1 - window
     title = escape(f"Server {index} ({label}): connections and throughput, last "
                    f"{short_duration(window)}")
     parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" '
@@ -80,8 +81,8 @@ def svg(index: object, series: dict | None, window: float, label: str) -> str:
         parts.append(f'<path class="conn-line" d="{_line(pc)}"/>')
     if len(t) >= 2:
         ts = t[1:]
-        parts.append(f'<path class="sent-line" d="{_line(_xy(ts, sent, t0, t1, top_b, PANELS[1]))}"/>')
         parts.append(f'<path class="recv-line" d="{_line(_xy(ts, recv, t0, t1, top_b, PANELS[1]))}"/>')
+        parts.append(f'<path class="sent-line" d="{_line(_xy(ts, sent, t0, t1, top_b, PANELS[1]))}"/>')
     else:
         parts.append(f'<text class="lbl muted" x="{W // 2}" y="{(PANELS[1][0] + PANELS[1][1]) // 2}" '
                      'text-anchor="middle">collecting samples…</text>')

@@ -40,6 +40,8 @@ def short_duration(seconds: object) -> str:
     v = _float(seconds)
     if v is None:
         return "" if seconds is None else str(seconds)
+    if v < 10:
+        return f"{round(v, 1):g} s"
     if v < 60:
         return f"{v:.0f} s"
     if v < 3600:

@@ -85,7 +85,7 @@ svg.chart{width:100%;height:auto;display:block}
 svg .grid{stroke:var(--line);stroke-width:1}svg .faint{stroke-dasharray:2 3}
 svg .lbl,svg .axis{fill:var(--muted);font-size:10px}svg .axis{font-size:9px}
 svg .conn-area{fill:var(--accent);opacity:.18}svg .conn-line{fill:none;stroke:var(--accent);stroke-width:1.6}
-svg .sent-line{fill:none;stroke:var(--sent);stroke-width:1.4}
+svg .sent-line{fill:none;stroke:var(--sent);stroke-width:1.4;stroke-dasharray:5 3}
 svg .recv-line{fill:none;stroke:var(--recv);stroke-width:1.4}
 .legend{font-size:.78rem;color:var(--muted)}.legend i{display:inline-block;width:10px;height:3px;
 vertical-align:middle;margin:0 3px 0 8px}.legend .ks{background:var(--sent)}.legend .kr{background:var(--recv)}
@@ -98,7 +98,9 @@ dl.settings dt{color:var(--muted)}dl.settings dd{margin:0;text-align:right;word-
 .note{padding:10px 12px;border-radius:10px;margin:10px 0}
 .note.ok{background:var(--okbg);color:var(--ok)}.note.bad{background:var(--badbg);color:var(--bad)}
 .note.info{background:var(--infobg);color:var(--info)}
-form.act{display:flex;flex-wrap:nowrap;gap:4px;justify-content:flex-end;align-items:center}
+details.act summary{cursor:pointer;color:var(--accent);font-size:.8rem;list-style:none}
+details.act summary::-webkit-details-marker{display:none}details.act[open] summary{margin-bottom:4px}
+form.act{display:flex;flex-wrap:wrap;gap:4px;justify-content:flex-end;align-items:center;max-width:17em}
 form.act input{width:4.5em;padding:2px 4px;border:1px solid var(--line);border-radius:6px;
 background:var(--bg);color:var(--fg)}
 form.act button{padding:2px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
@@ -106,7 +108,15 @@ color:var(--fg);cursor:pointer;font-size:.8rem}form.act button:hover{border-colo
 footer{margin:28px 0 8px;color:var(--muted);font-size:.85rem;display:flex;flex-wrap:wrap;gap:4px 16px}
 .muted{color:var(--muted)}
 @media (max-width:640px){main{padding:10px}th,td{padding:6px 7px}h1{font-size:1.2rem}
-.card .v{font-size:1.15rem}.hide-s{display:none}}
+.card .v{font-size:1.15rem}
+table.servers thead{display:none}table.servers,table.servers tbody{display:block}
+table.servers tr{display:grid;grid-template-columns:repeat(3,1fr);gap:4px 10px;padding:10px 12px;
+border-bottom:1px solid var(--line)}table.servers tr:last-child{border-bottom:0}
+table.servers td{border:0;padding:0;text-align:left;white-space:normal;min-width:0;max-width:none}
+table.servers td::before{content:attr(data-label);display:block;font-size:.68rem;color:var(--muted);
+text-transform:uppercase;letter-spacing:.03em}
+table.servers td.addr{grid-column:span 2;overflow-wrap:anywhere;font-weight:600}
+table.servers td.wide{grid-column:1/-1}form.act{justify-content:flex-start;max-width:none}}
 """
 CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CSP = (f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self' data:; "
@@ -243,7 +253,7 @@ def _state_cell(s: dict) -> str:
         sub = f'<span class="sub">{e(short_duration(s.get("blacklist_left", 0)))} left</span>'
     elif s.get("check"):
         sub = f'<span class="sub">{e(s.get("check"))} check: {e(s.get("health", ""))}</span>'
-    return f'<td class="l"><span class="badge b-{css}">{e(label)}</span>{sub}</td>'
+    return f'<span class="badge b-{css}">{e(label)}</span>{sub}'
 
 
 def _limits(s: dict) -> str:
@@ -253,14 +263,15 @@ def _limits(s: dict) -> str:
 
 
 def _server_table(servers: list[dict], view: View, cfg: dict) -> list[str]:
-    head = ["#", "server", "state", "active", "limit soft / hard", "weight", "prio", "total",
-            "failures", "sent", "received"]
-    cls = ["", "l", "l", "", "hide-s", "", "", "hide-s", "", "", ""]
+    """A table on wide screens; on phones each row becomes a small grid (CSS only), every
+    cell labelled by its data-label."""
+    head = [("#", "idx"), ("server", "l addr"), ("state", "l"), ("active", ""),
+            ("limit soft / hard", ""), ("weight", ""), ("prio", ""), ("total", ""),
+            ("failures", ""), ("sent", ""), ("received", "")]
     if view.actions:
-        head.append("actions")
-        cls.append("")
+        head.append(("actions", "wide"))
     out = ['<section><h2>Servers</h2><div class="scroll"><table class="servers" id="servers">',
-           "<thead><tr>" + "".join(f'<th class="{c}">{h}</th>' for h, c in zip(head, cls))
+           "<thead><tr>" + "".join(f'<th class="{c}">{h}</th>' for h, c in head)
            + "</tr></thead><tbody>"]
     for s in servers:
         idx = s.get("index")
@@ -268,24 +279,18 @@ def _server_table(servers: list[dict], view: View, cfg: dict) -> list[str]:
         active = e(count(s.get("conn")))
         if pending:
             active += f'<span class="sub">+{e(count(pending))} connecting</span>'
-        cells = [
-            f"<td>{e(idx)}</td>",
-            f'<td class="l addr{_path_class(s)}">{e(_where(s))}</td>',
-            _state_cell(s),
-            f"<td>{active}</td>",
-            f'<td class="hide-s">{_limits(s)}</td>',
-            f"<td>{e(count(s.get('weight')))}</td>",
-            f"<td>{e(count(s.get('prio')))}</td>",
-            f'<td class="hide-s">{e(count(s.get("total")))}</td>',
-            f"<td>{e(count(s.get('failures')))}</td>",
-            f'<td title="{e(s.get("sx"))} bytes">{e(size(s.get("sx")))}</td>',
-            f'<td title="{e(s.get("rx"))} bytes">{e(size(s.get("rx")))}</td>',
-        ]
+        cells = [e(idx), e(_where(s)), _state_cell(s), active, _limits(s),
+                 e(count(s.get("weight"))), e(count(s.get("prio"))), e(count(s.get("total"))),
+                 e(count(s.get("failures"))), e(size(s.get("sx"))), e(size(s.get("rx")))]
         if view.actions:
-            cells.append(f"<td>{_actions(s, view, cfg)}</td>")
+            cells.append(_actions(s, view, cfg))
+        classes = [c for _, c in head]
+        classes[1] += _path_class(s)
         state = s.get("state", "up")
         out.append(f'<tr class="server s-{e(state)}" id="server-{e(idx)}" '
-                   f'data-server="{e(idx)}" data-state="{e(state)}">' + "".join(cells) + "</tr>")
+                   f'data-server="{e(idx)}" data-state="{e(state)}">'
+                   + "".join(f'<td class="{c}" data-label="{h}">{cell}</td>'
+                             for (h, _), c, cell in zip(head, classes, cells)) + "</tr>")
     if not servers:
         out.append(f'<tr><td class="l muted" colspan="{len(head)}">no servers</td></tr>')
     out.append("</tbody></table></div></section>")
@@ -315,27 +320,44 @@ def _actions(s: dict, view: View, cfg: dict) -> str:
              f'<input name="seconds" type="number" min="1" max="86400" '
              f'value="{e(cfg.get("blacklist") or 30)}" aria-label="seconds">'
              '<button name="action" value="blacklist">blacklist</button>')
-    return (f'<form class="act" method="post" action="{e(view.base)}/action">'
+    return (f'<details class="act"><summary>manage</summary>'
+            f'<form class="act" method="post" action="{e(view.base)}/action">'
             f'<input type="hidden" name="csrf" value="{e(view.csrf)}">'
             f'<input type="hidden" name="server" value="{idx}">{drain}{black}'
             f'<input name="weight" type="number" min="0" max="1000000" '
             f'value="{e(s.get("weight", 0))}" aria-label="weight">'
-            '<button name="action" value="weight">set weight</button></form>')
+            '<button name="action" value="weight">set weight</button></form></details>')
+
+
+def _span(series: dict, window: float, interval: float) -> tuple[float, float]:
+    """The common x axis: (last sample time, span of the samples, at most `window`)."""
+    end, start = 0.0, None
+    for s in series.values():
+        t = _list(_dict(s).get("t"))
+        if t and all(isinstance(x, (int, float)) for x in (t[0], t[-1])):
+            end = max(end, float(t[-1]))
+            start = float(t[0]) if start is None else min(start, float(t[0]))
+    if start is None:
+        return 0.0, window
+    return end, min(window, max(end - start, 4 * interval, 1.0))
 
 
 def _charts(servers: list[dict], history: dict | None) -> list[str]:
     hist = _dict(history)
     series = _dict(hist.get("servers"))
     try:
-        window = float(hist.get("interval", 5)) * float(hist.get("capacity", 180))
+        interval = float(hist.get("interval", 5))
+        window = interval * float(hist.get("capacity", 180))
     except (TypeError, ValueError):
-        window = 900.0
+        interval, window = 5.0, 900.0
     if history is None:
         return ['<section><h2>Recent load</h2><p class="muted">No history from this pen.</p>'
                 "</section>"]
-    out = [f'<section><h2>Last {e(short_duration(window))}</h2>'
-           '<p class="legend"><i class="kc"></i>connections<i class="ks"></i>to server'
-           '<i class="kr"></i>from server</p><div class="charts" id="charts">']
+    end, span = _span(series, window, interval)
+    out = [f'<section><h2>Recent load <span class="muted">(last {e(short_duration(span))}; '
+           f'a sample every {e(short_duration(interval))}, {e(short_duration(window))} kept)'
+           '</span></h2><p class="legend"><i class="kc"></i>connections<i class="ks"></i>to '
+           'server<i class="kr"></i>from server</p><div class="charts" id="charts">']
     for s in servers:
         if s.get("configured") is False:
             continue
@@ -343,7 +365,7 @@ def _charts(servers: list[dict], history: dict | None) -> list[str]:
         where = _where(s)
         out.append(f'<figure id="chart-{e(idx)}"><figcaption><span class="who">{e(idx)} · '
                    f'{e(where)}</span><span class="muted">{e(count(s.get("conn")))} active'
-                   f"</span></figcaption>{chart.svg(idx, series.get(str(idx)), window, where)}"
+                   f"</span></figcaption>{chart.svg(idx, series.get(str(idx)), end, span, where)}"
                    "</figure>")
     out.append("</div></section>")
     return out

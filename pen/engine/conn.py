@@ -15,7 +15,7 @@ import ssl
 import struct
 from typing import TYPE_CHECKING
 
-from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Timer
+from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:
     from pen.core.clients import Client
@@ -29,6 +29,9 @@ _buffer = bytearray(BUFSIZE)
 _view = memoryview(_buffer)
 _LINGER0 = struct.pack("ii", 1, 0)
 
+SHUT_UP = 1
+SHUT_DOWN = 2
+
 # C pen's connection states (§2.1), shown by `connection N`.
 CS_IN_PROGRESS = 1
 CS_CONNECTED = 2
@@ -37,7 +40,7 @@ CS_CONNECTED = 2
 class Conn:
     __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "client", "who", "initial",
                  "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
-                 "timer", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
+                 "shut", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
                  "reactor", "opened", "tls", "tls_wants_write", "queued_until", "dst")
 
     def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
@@ -59,7 +62,7 @@ class Conn:
         self.to_down: bytes | None = None
         self.down_eof = False
         self.up_eof = False
-        self.timer: Timer | None = None
+        self.shut = 0                    # SHUT_UP | SHUT_DOWN: which sides got shutdown(WR)
         self.last = self.opened = bal.reactor.now
         self.rewriter: RequestRewriter | None = None
         self.closed = False
@@ -83,20 +86,16 @@ class Conn:
         self.reactor.add(self.ufd, 0, self.on_up)
 
     def detach_upstream(self) -> None:
+        self.bal.connecting.pop(self, None)
         if self.up is not None:
-            self.reactor.remove(self.ufd)
+            self.reactor.forget(self.ufd)
             self.up.close()
             self.up, self.ufd, self.up_mask = None, -1, 0
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
     def established(self) -> None:
         """The upstream connect completed: start forwarding."""
         self.connected = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.bal.connecting.pop(self, None)
         self.update()
 
     # -- events --------------------------------------------------------------------------------
@@ -241,15 +240,17 @@ class Conn:
     def after_eof(self) -> None:
         """Pass EOFs on once their side's pending data is out; close when both are done."""
         fast = self.bal.state.settings.tcp_fastclose
-        if self.down_eof and self.to_up is None:
+        if self.down_eof and self.to_up is None and not self.shut & SHUT_UP:
             if fast in ("down", "both"):
                 self.close()
                 return
+            self.shut |= SHUT_UP
             self._shutdown(self.up)
-        if self.up_eof and self.to_down is None:
+        if self.up_eof and self.to_down is None and not self.shut & SHUT_DOWN:
             if fast in ("up", "both") or self.tls:    # no TLS half-close: close_notify ends it
                 self.close()
                 return
+            self.shut |= SHUT_DOWN
             self._shutdown(self.down)
         if self.down_eof and self.up_eof and self.to_up is None and self.to_down is None:
             self.close()
@@ -278,7 +279,7 @@ class Conn:
         if self.closed:
             return
         self.closed = True
-        self.reactor.remove(self.dfd)
+        self.reactor.forget(self.dfd)
         self.down.close()
         was_connected = self.connected
         was_pending = not self.connected and self.up is not None

@@ -70,6 +70,12 @@ class Reactor:
         else:
             self.epoll.modify(fd, mask)
 
+    def forget(self, fd: int) -> None:
+        """Drop an fd that is about to be closed: close() takes it out of epoll by itself, so
+        the epoll_ctl(DEL) that remove() makes would be a wasted syscall."""
+        self.handlers.pop(fd, None)
+        self.masks.pop(fd, None)
+
     def remove(self, fd: int) -> None:
         self.handlers.pop(fd, None)
         if self.masks.pop(fd, 0):

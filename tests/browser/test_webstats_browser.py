@@ -45,10 +45,13 @@ def served(backends):
         assert cmd(ctl, f"server 3 address {SERVER_PATH} port 0") == ""
         assert cmd(ctl, "server 1 drain") == ""
         assert cmd(ctl, "server 2 blacklist 300") == ""
-        for burst in range(6):                      # uneven load, so the charts have a shape
-            traffic(pen, connections=1 + burst % 3, size=40000 * (1 + burst))
+        for burst in range(8):       # uneven load held across samples: charts with a shape
+            held = [pen.connect() for _ in range((0, 2, 5, 3, 6, 1, 4, 0)[burst])]
+            traffic(pen, connections=1 + burst % 3, size=60000 * (1 + burst % 4))
             seen = samples(ctl)
-            wait_for(lambda: samples(ctl) > seen, 10, 0.05, "a new history sample")
+            wait_for(lambda: samples(ctl) > seen + 1, 10, 0.05, "new history samples")
+            for sock in held:
+                sock.close()
         ws = WebstatsServer(ctl, "--actions", env={"WEBSTATS_SECRET": "browser"})
         yield ws
     finally:
@@ -69,7 +72,7 @@ def test_page_renders_in_chromium(served) -> None:
     assert SERVER_PATH in rows[3].text
     charts = dom.find("svg", "chart")
     assert len(charts) == 4
-    assert all(int(c.attrs["data-samples"]) >= 6 for c in charts[:3])
+    assert all(int(c.attrs["data-samples"]) >= 16 for c in charts[:3])
     lines = [p.attrs["d"] for p in dom.find("path", "conn-line")]
     assert len(lines) == 4 and all(d.count("L") >= 5 for d in lines[:3])
     assert len(dom.find("path", "recv-line")) == 4

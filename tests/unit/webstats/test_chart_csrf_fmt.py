@@ -19,7 +19,7 @@ def coords(d: str) -> list[tuple[float, float]]:
 
 
 def test_chart_plots_within_its_box_and_peaks_at_the_top() -> None:
-    svg = chart.svg(0, series(10), 900.0, "10.0.0.1:80")
+    svg = chart.svg(0, series(10), 145.0, 900.0, "10.0.0.1:80")
     dom = Dom(svg)
     paths = {p.attrs["class"]: p.attrs["d"] for p in dom.find("path")}
     assert set(paths) == {"conn-area", "conn-line", "sent-line", "recv-line"}
@@ -33,7 +33,7 @@ def test_chart_plots_within_its_box_and_peaks_at_the_top() -> None:
 
 
 def test_chart_without_samples_says_so() -> None:
-    dom = Dom(chart.svg(3, None, 900.0, "x"))
+    dom = Dom(chart.svg(3, None, 0.0, 900.0, "x"))
     assert dom.find("svg")[0].attrs["data-samples"] == "0"
     assert "collecting samples" in dom.text
     assert not dom.find("path", "sent-line")
@@ -65,5 +65,5 @@ def test_formatting() -> None:
     assert size(0) == "0 B" and size(1536) == "1.5 KiB" and size(5 * 1024 ** 3) == "5.0 GiB"
     assert rate(2048) == "2.0 KiB/s" and rate("x") == "x"
     assert count(1234567) == "1\u202f234\u202f567" and count(None) == ""
-    assert short_duration(12) == "12 s" and short_duration(900) == "15 min"
+    assert short_duration(12) == "12 s" and short_duration(0.25) == "0.2 s" and short_duration(900) == "15 min"
     assert uptime(59) == "59s" and uptime(3725) == "1h 2m" and uptime(90000) == "1d 1h 0m"
