@@ -10,11 +10,13 @@ mistakes a broken transfer for a complete one.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
 import struct
 from typing import TYPE_CHECKING
 
+from pen.engine import pipes
 from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:
@@ -32,6 +34,16 @@ _LINGER0 = struct.pack("ii", 1, 0)
 SHUT_UP = 1
 SHUT_DOWN = 2
 
+
+class _Piped:
+    """Marks a direction whose pending data waits in its splice pipe, not in a bytes object."""
+
+    def __len__(self) -> int:
+        return 1
+
+
+PIPED = _Piped()
+
 # C pen's connection states (§2.1), shown by `connection N`.
 CS_IN_PROGRESS = 1
 CS_CONNECTED = 2
@@ -41,7 +53,8 @@ class Conn:
     __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "client", "who", "initial",
                  "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
                  "shut", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
-                 "reactor", "opened", "tls", "tls_wants_write", "queued_until", "dst")
+                 "reactor", "opened", "tls", "tls_wants_write", "queued_until", "dst",
+                 "pipe_u", "pipe_d", "piped_u", "piped_d")
 
     def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
                  who: ClientAddr, initial: int) -> None:
@@ -73,6 +86,10 @@ class Conn:
         self.tls_wants_write = False
         self.queued_until = 0.0
         self.dst: tuple[str, int] | None = None     # the address the client asked for (PROXY)
+        self.pipe_u: tuple[int, int] | None = None   # splice pipes, once a direction is bulk
+        self.pipe_d: tuple[int, int] | None = None
+        self.piped_u = 0                             # bytes waiting in them
+        self.piped_d = 0
         self.reactor.add(self.dfd, 0, self.on_down)
 
     # -- state shown by `connection N` ---------------------------------------------------------
@@ -110,7 +127,10 @@ class Conn:
             if self.closed:
                 return
         if ev & (EPOLLIN | EPOLLHUP | EPOLLERR) and self.down_mask & EPOLLIN:
-            self.read_down()
+            if self.pipe_u is not None:
+                self.splice_in(False)
+            else:
+                self.read_down()
         elif ev & EPOLLERR and not self.closed:
             self.abort(reset_client=False)     # an error nothing else would notice: no spin
 
@@ -123,7 +143,10 @@ class Conn:
             if self.closed:
                 return
         if ev & (EPOLLIN | EPOLLHUP | EPOLLERR) and self.up_mask & EPOLLIN:
-            self.read_up()
+            if self.pipe_d is not None:
+                self.splice_in(True)
+            else:
+                self.read_up()
         elif ev & EPOLLERR and not self.closed:
             self.abort(reset_client=True)
 
@@ -158,6 +181,9 @@ class Conn:
             self.after_eof()
             return
         self.client.crx += n
+        if n == BUFSIZE and self.pipe_u is None and self.rewriter is None and not self.tls \
+                and self.bal.logsink is None:
+            self.pipe_u = pipes.get()          # bulk upload: splice from now on
         if self.rewriter is not None:
             data, lines = self.rewriter.feed(bytes(_view[:n]))
             if self.bal.logsink is not None:
@@ -203,6 +229,8 @@ class Conn:
             return
         self.srv.rx += n
         self.client.csx += n
+        if n == BUFSIZE and self.pipe_d is None and not self.tls:
+            self.pipe_d = pipes.get()          # bulk download: splice from now on
         data = _view[:n]
         try:
             sent = self.down.send(data)
@@ -219,14 +247,21 @@ class Conn:
         """Send what is pending towards one side; on completion resume reading the other."""
         sock = self.down if towards_client else self.up
         pending = self.to_down if towards_client else self.to_up
-        try:
-            sent = sock.send(pending)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return
-        except OSError:
-            self.abort(reset_client=not towards_client)
-            return
-        rest = pending[sent:] if sent < len(pending) else None
+        if pending is PIPED:
+            left = self.drain_pipe(towards_client)
+            if left < 0:
+                return
+            rest = PIPED if left else None
+        else:
+            try:
+                sent = sock.send(pending)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError,
+                    ssl.SSLWantReadError):
+                return
+            except OSError:
+                self.abort(reset_client=not towards_client)
+                return
+            rest = pending[sent:] if sent < len(pending) else None
         if towards_client:
             self.to_down = rest
         else:
@@ -235,6 +270,63 @@ class Conn:
             self.after_eof() if (self.down_eof or self.up_eof) else self.update()
             if not towards_client and self.tls and not self.closed and self.down.pending():
                 self.read_down()      # decrypted bytes wait in the TLS layer, not the socket
+
+    # -- splice (bulk) --------------------------------------------------------------------------
+    def splice_in(self, towards_client: bool) -> None:
+        """Move what the source has into the direction's pipe, then on to the destination."""
+        pipe = self.pipe_d if towards_client else self.pipe_u
+        src = self.ufd if towards_client else self.dfd
+        try:
+            n = os.splice(src, pipe[1], pipes.capacity(), flags=pipes.FLAGS)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(reset_client=towards_client)
+            return
+        self.last = self.reactor.now
+        if n == 0:
+            if towards_client:
+                self.up_eof = True
+            else:
+                self.down_eof = True
+            self.after_eof()
+            return
+        if towards_client:
+            self.srv.rx += n
+            self.client.csx += n
+            self.piped_d += n
+        else:
+            self.srv.sx += n
+            self.client.crx += n
+            self.piped_u += n
+        left = self.drain_pipe(towards_client)
+        if left > 0:
+            if towards_client:
+                self.to_down = PIPED
+            else:
+                self.to_up = PIPED
+            self.update()
+
+    def drain_pipe(self, towards_client: bool) -> int:
+        """Splice the pipe's bytes into the destination; the bytes left, or -1 on abort."""
+        if towards_client:
+            rfd, dst, left = self.pipe_d[0], self.dfd, self.piped_d
+        else:
+            rfd, dst, left = self.pipe_u[0], self.ufd, self.piped_u
+        try:
+            while left:
+                left -= os.splice(rfd, dst, left, flags=pipes.FLAGS)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self.abort(reset_client=not towards_client)
+            return -1
+        finally:
+            if towards_client:
+                self.piped_d = left
+            else:
+                self.piped_u = left
+        return left
 
     # -- closing -------------------------------------------------------------------------------
     def after_eof(self) -> None:
@@ -281,6 +373,12 @@ class Conn:
         self.closed = True
         self.reactor.forget(self.dfd)
         self.down.close()
+        if self.pipe_u is not None:
+            pipes.put(self.pipe_u, self.piped_u == 0)
+            self.pipe_u = None
+        if self.pipe_d is not None:
+            pipes.put(self.pipe_d, self.piped_d == 0)
+            self.pipe_d = None
         was_connected = self.connected
         was_pending = not self.connected and self.up is not None
         self.detach_upstream()
