@@ -239,30 +239,33 @@ class ScaleLab:
         return ("pen", "penvrrp") if self.mode == "vrrp" else ("bird", "pen", "health")
 
     def start(self, i: int, preempt: bool = True, wait: bool = True) -> None:
-        """Start node i (its links up first: `kill` took them down)."""
+        """Start whatever of node i is not running (after `kill`: everything, its links up
+        first; after `kill-pen`: pen only, and penvrrp / the health hook bring it back)."""
         d, ns = self.ndir(i), self.node_ns(i)
-        if any(self.pid(d / p) for p in self.programs(i)):
-            raise LabError(f"node{i} is (partly) running; `kill` it first")
+        if all(self.pid(d / p) for p in self.programs(i)):
+            raise LabError(f"node{i} is running")
         self.links(i, up=True)
-        (d / "pen.cfg").write_text(conf.pen_cfg())
-        self.spawn(ns, d / "pen", [str(self.bin / "pen"), "-f", "-C", conf.CONTROL, "-F",
-                                   str(d / "pen.cfg"), "-x", "4096", "-c", "8192",
-                                   f"0.0.0.0:{conf.LISTEN_PORT}"])
-        wait_for(lambda: self.pen_ok(i), 10, f"node{i} pen to answer on {conf.CONTROL}")
-        if self.mode == "vrrp":
+        if not self.pid(d / "pen"):
+            (d / "pen.cfg").write_text(conf.pen_cfg())
+            self.spawn(ns, d / "pen", [str(self.bin / "pen"), "-f", "-C", conf.CONTROL, "-F",
+                                       str(d / "pen.cfg"), "-x", "4096", "-c", "8192",
+                                       f"0.0.0.0:{conf.LISTEN_PORT}"])
+            wait_for(lambda: self.pen_ok(i), 10, f"node{i} pen to answer on {conf.CONTROL}")
+        if self.mode == "vrrp" and not self.pid(d / "penvrrp"):
             toml = conf.penvrrp_toml(i, self.nodes, LAB_TIMERS,
                                      conf.Paths(state_file=str(d / "state.json")), preempt)
             (d / "penvrrp.toml").write_text(toml)
             (d / "state.json").unlink(missing_ok=True)
             self.spawn(ns, d / "penvrrp", [str(self.bin / "penvrrp"), "-f", "-c", str(d / "penvrrp.toml")])
             wait_for(lambda: len(self.vrrp_states(i)) == self.nodes, 10, f"node{i} penvrrp")
-        else:
-            if not self.pid(d / "bird"):
-                bconf = conf.bird_node(i, LAB_TIMERS, conf.Paths(bird_log=str(d / "bird.log")))
-                (d / "bird.conf").write_text(bconf)
-                self.spawn(ns, d / "bird", ["bird", "-f", "-c", str(d / "bird.conf"),
-                                            "-s", str(d / "bird.ctl"), "-P", str(d / "bird.pid")])
-                wait_for(lambda: (d / "bird.ctl").exists(), 10, f"node{i} bird's control socket")
+        if self.mode == "ecmp" and not self.pid(d / "bird"):
+            bconf = conf.bird_node(i, LAB_TIMERS, conf.Paths(bird_log=str(d / "bird.log")))
+            (d / "bird.conf").write_text(bconf)
+            (d / "bird.ctl").unlink(missing_ok=True)
+            self.spawn(ns, d / "bird", ["bird", "-f", "-c", str(d / "bird.conf"),
+                                        "-s", str(d / "bird.ctl"), "-P", str(d / "bird.pid")])
+            wait_for(lambda: (d / "bird.ctl").exists(), 10, f"node{i} bird's control socket")
+        if self.mode == "ecmp" and not self.pid(d / "health"):
             self.spawn(ns, d / "health", [self.python, str(HERE / "pen-bgp-health"),
                                           "--control", conf.CONTROL, "-s", str(d / "bird.ctl"),
                                           "--interval", "0.2", "--reassert", "1"])
@@ -287,9 +290,9 @@ class ScaleLab:
     def kill(self, i: int) -> None:
         """Node failure: SIGKILL its programs and cut its links (as if powered off: nothing
         cleans up, its stale VIPs/anycast address are unreachable, its BGP session times out)."""
+        self.links(i, up=False)          # first: a dying bird's TCP FIN must not reach the router
         for prog in self.programs(i):
             self.stop_proc(self.ndir(i) / prog, signal.SIGKILL)
-        self.links(i, up=False)
 
     def kill_pen(self, i: int) -> None:
         """Only pen dies (SIGKILL); the node, its penvrrp / bird / health hook keep running."""
@@ -478,11 +481,6 @@ def _cli():
         """Start a killed node (or restart pen after kill-pen)."""
         lab = loaded(ctx)
         i = lab.node_index(node)
-        if lab.mode == "ecmp" and lab.pid(lab.ndir(i) / "bird"):       # after kill-pen
-            lab.stop_proc(lab.ndir(i) / "health")
-            lab.stop_proc(lab.ndir(i) / "bird")
-        elif lab.mode == "vrrp" and lab.pid(lab.ndir(i) / "penvrrp"):
-            lab.stop_proc(lab.ndir(i) / "penvrrp")
         lab.start(i, preempt=not nopreempt)
 
     @main.command(context_settings={"ignore_unknown_options": True})

@@ -35,6 +35,8 @@ from pen.resolve import resolve_endpoint
 log = logging.getLogger("pen")
 
 _NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+# errors that mean pen (not the server) lacks something: descriptors, memory, local ports
+LOCAL_SHORTAGE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL)
 
 
 class Balancer:
@@ -232,8 +234,28 @@ class Balancer:
                     if self.pending >= st.settings.pending_max:
                         self.pause_accept()
                 return
+            if up is None and err in LOCAL_SHORTAGE:
+                self._short_of_resources(conn, index, err)
+                return
             self.blacklist(srv, index, now, f"connect failure ({os.strerror(err)})")
             index = selection.next_failover(st, index, conn.initial, conn.client, conn.who, now)
+
+    def _short_of_resources(self, conn: Conn, index: int, err: int) -> None:
+        """pen itself is out of descriptors (or memory, or local ports): not the server's
+        fault, so no blacklisting (C pen and pen-ha before issue 10 blacklisted every server
+        in turn and refused clients for 30 s).  Stop accepting for a moment; the client waits
+        and retries for up to the connect timeout, then is closed."""
+        self.pause_accept()
+        self.reactor.call_later(0.1, self.resume_accept)
+        if self.reactor.now - conn.opened > self.state.settings.timeout:
+            log.warning("%s for client %s; closing it", os.strerror(err), conn.who.host or "unix")
+            self.refused_total += 1
+            conn.close()
+            return
+        if conn.timer is not None:
+            conn.timer.cancel()
+        conn.timer = self.reactor.call_later(
+            0.1, lambda: None if conn.closed else self.connect(conn, index))
 
     def _start_connect(self, srv: Server,
                        client_host: str = "") -> tuple[socket.socket | None, int]:

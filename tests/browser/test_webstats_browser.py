@@ -3,6 +3,7 @@ pen, the rendered DOM is checked (server rows, charts, nothing injected) and scr
 saved as artefacts (tests/artifacts/webstats-desktop.png, webstats-phone.png)."""
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers_control import cmd
-from helpers_webstats import (ARTIFACTS, CHROMIUM, Dom, WebstatsServer, assert_inert, chromium,
+from helpers_webstats import (ARTIFACTS, CHROMIUM, WebstatsServer, assert_inert, chromium,
                               start_pen, traffic)
 from support.procs import dead_port, wait_for
 
@@ -23,7 +24,6 @@ SERVER_PATH = "/run/pen/<script>alert(1)</script><img/src/onerror=alert(2)>"
 
 
 def samples(ctl: str) -> int:
-    import json
     data = json.loads(cmd(ctl, "history_json"))["servers"]
     return min((len(s["t"]) for s in data.values()), default=0)
 

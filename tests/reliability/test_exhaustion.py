@@ -68,19 +68,22 @@ def test_out_of_descriptors_stops_accepting_and_recovers(tmp_path, summary) -> N
         for s in held:
             s.close()
         held = []
-        late = sum(answered(s, 10.0) for s in extra)       # waited, now served
-        for s in extra:
+        late = 0
+        for s in extra:            # waited, now served (each closed after, to make room)
+            late += answered(s, 10.0)
             s.close()
         fresh = echo_once(pen.host, pen.port)
+        state = cmd(ctl, "server_state")
         after = settle(pid, base)
         summary(held=fit - 1, waiting=len(extra), served_while_full=served_extra,
                 served_after=late, cpu_s_over_3s=f"{cpu:.2f}", fds_exhausted=exhausted_fds,
                 fds_base=base, fds_after=after, limit=64)
         assert pen.proc.poll() is None
         assert cpu < 0.6, f"pen spun while out of descriptors: {cpu:.2f} s CPU in 3 s"
-        assert late >= 30, "connections that waited were not served after descriptors freed"
+        # a client pen accepted but could not connect on for -t (3 s) is closed cleanly
+        assert late >= len(extra) - 3, "clients that waited were not served after fds freed"
         assert fresh, "pen did not serve a new client after recovering"
-        assert "blacklisting server" not in pen.errors()
+        assert " state up " in state and " failures 0 " in state, state   # pen's own shortage
         assert after == base
     finally:
         for s in held:
@@ -124,14 +127,18 @@ def test_conn_max_and_clients_max_reached_and_recovered(tmp_path, summary) -> No
 
 @pytest.mark.slow
 def test_ten_thousand_idle_connections(tmp_path, summary) -> None:
-    n = 10_000
-    raise_nofile(n + 2000)
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    # pen needs two descriptors per connection; without CAP_SYS_RESOURCE its hard limit is
+    # ours (20000 on this machine and CI), so that caps n just below 10,000 there
+    n = min(10_000, (hard - 64) // 2)
+    raise_nofile(min(hard, n + 2000))
     be = FaultyBackend()           # inherits this process's raised limit
     pen, ctl = start_pen(tmp_path, be.addr, opts=["-x", "12000", "-c", "12000", "-q", "4096"])
     socks: list[socket.socket] = []
     try:
         pid = pen.proc.pid
-        subprocess.run(["prlimit", f"--pid={pid}", "--nofile=30000:30000"], check=True)
+        subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={hard}:{hard}"], check=True)
         base_fds, base_rss = fds(pid), rss_mib(pid)
         t0 = time.monotonic()
         for i in range(n):
@@ -206,10 +213,16 @@ def test_slowloris_on_the_control_port(tmp_path, summary) -> None:
     pen, ctl = start_pen(tmp_path, be.addr)
     silent: list[socket.socket] = []
     try:
+        refused = 0
         for _ in range(200):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(5)
-            s.connect(ctl)
+            try:
+                s.connect(ctl)
+            except OSError:         # the control backlog (64) is full: the kernel says EAGAIN
+                refused += 1
+                s.close()
+                continue
             silent.append(s)
         t0 = time.monotonic()
         traffic = sum(echo_once(pen.host, pen.port) for _ in range(20))
@@ -224,10 +237,10 @@ def test_slowloris_on_the_control_port(tmp_path, summary) -> None:
             s.close()
         silent = []
         back = wait_for(lambda: cmd(ctl, "pid").strip(), 10, 0.1, "control port answers")
-        summary(silent_control_clients=200, echoes_meanwhile=traffic,
+        summary(silent_control_clients=200, connect_refused=refused, echoes_meanwhile=traffic,
                 echoes_s=f"{traffic_s:.2f}", silent_cut=cut, control_back=bool(back))
         assert traffic == 20 and traffic_s < 5
-        assert cut == 200
+        assert cut == 200 - refused
         assert int(back) == pen.proc.pid
     finally:
         for s in silent:
