@@ -8,6 +8,7 @@ option or value says exactly what is wrong and exits non-zero.
 from __future__ import annotations
 
 import os
+import ipaddress
 import sys
 
 import click
@@ -148,7 +149,9 @@ def build_settings(args: tuple[str, ...], opts: dict) -> Settings:
                                "or a -F file with a `listen` line")
     try:
         default_port = ""
-        if s.listen:
+        if s.listen and dsr_all_ports(s):
+            default_port = DSR_PSEUDO_PORT
+        elif s.listen:
             ep = parse_listen(s.listen)
             default_port = "" if ep.unix else ep.port
         for spec in s.server_specs:
@@ -164,6 +167,21 @@ def build_settings(args: tuple[str, ...], opts: dict) -> Settings:
     except AddressError as e:
         raise click.UsageError(str(e)) from None
     return s
+
+
+DSR_PSEUDO_PORT = "1"     # DSR forwards frames by MAC: a server's port is never used
+
+
+def dsr_all_ports(s: Settings) -> bool:
+    """C pen's DSR form `VIP` or `VIP:0` (every port), with `dsr_if` given by -o/-O (§1.10)."""
+    if not any(cmd.split()[:1] == ["dsr_if"] for cmd in s.commands):
+        return False
+    host, _, port = (s.listen or "").partition(":")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return port in ("", "0")
 
 
 def main() -> None:

@@ -462,6 +462,9 @@ class Balancer:
     def listen_port_for_specs(self) -> str:
         if self.listen_port:
             return self.listen_port
+        from pen.cli import DSR_PSEUDO_PORT, dsr_all_ports
+        if dsr_all_ports(self.state.settings):
+            return DSR_PSEUDO_PORT
         text = self.state.settings.listen
         if text and "/" not in text:
             return parse_listen(text).port

@@ -127,3 +127,12 @@ def test_dsr_start_errors_are_clear(tmp_path: Path, iface: str, message: str) ->
         ns = lb.ns("d")
         res = lb.sh(ns, f"{PEN} -f -o 'dsr_if {iface}' {VIP}:80 192.0.2.21:80", check=False)
         assert res.returncode == 1 and message in res.stderr
+
+
+def test_dsr_all_ports_form(segment, tmp_path: Path) -> None:
+    """C pen's `VIP` listen form (no port: every port) with servers given without a port."""
+    lb, nss = segment
+    lb.pen(nss["d"], ["-r", "-o", "dsr_if eth0", VIP, *BACKENDS.values()], tmp_path)
+    out = lb.client(nss["c"], ASK.replace("N", "6"))
+    seen = out.split()
+    assert len(seen) == 6 and {s.split("@")[1] for s in seen} == set(BACKENDS)
