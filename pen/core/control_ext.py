@@ -180,7 +180,8 @@ def render_settings(st: PenState) -> list[str]:
             f"queue_timeout {_fmt(s.queue_timeout)}", f"send_proxy {s.send_proxy}",
             "accept_proxy" if s.accept_proxy else "no accept_proxy",
             "leastconn" if s.leastconn else "no leastconn",
-            "log_ports" if s.log_ports else "no log_ports"]
+            "log_ports" if s.log_ports else "no log_ports"] + \
+        ([f"geoip_db {' '.join(s.geoip_db)}"] if s.geoip_db else [])
 
 
 def render_server(srv: Server) -> list[str]:
