@@ -19,6 +19,7 @@ from typing import TextIO
 import click
 
 from pen.core.accesslog import is_pen_datagram, parse_datagram
+from pen.procutil import daemonize, log_handler
 from penlogd.matcher import Matcher
 from penlogd.senders import DEFAULT_ALLOW, Senders, parse_networks
 
@@ -157,28 +158,8 @@ class Daemon:
 
 def _setup_logging(debug: int, foreground: bool) -> None:
     level = logging.DEBUG if debug else logging.WARNING
-    handler: logging.Handler
-    if foreground or not os.path.exists("/dev/log"):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s penlogd: %(message)s"))
-    else:
-        handler = logging.handlers.SysLogHandler("/dev/log")
-        handler.setFormatter(logging.Formatter("penlogd: %(message)s"))
-    log.handlers[:] = [handler]
+    log.handlers[:] = [log_handler("penlogd", foreground)]
     log.setLevel(level)
-
-
-def _background() -> None:
-    """Detach like daemon(0, 0), but leave stdout alone: it may be the merged log."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    os.chdir("/")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 2)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -259,7 +240,7 @@ def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile
         _fail(f"cannot bind UDP {listen}:{port}: {err}")
     bound = sock.getsockname()[1]
     if not foreground:
-        _background()
+        daemonize(keep_stdout=True)   # stdout may be the merged log
     flags = Flags()
     wake_r, wake_w = socket.socketpair()
     wake_r.setblocking(False)

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from pen.procutil import daemonize, log_handler
 from penvrrp.core import config
 from penvrrp.core.config import Config, ConfigError
 
@@ -67,28 +68,8 @@ def build_config(opts: dict[str, Any]) -> Config:
 
 def _setup_logging(foreground: bool, debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO
-    if foreground:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s penvrrp[%(process)d]: %(message)s"))
-    else:
-        handler = logging.handlers.SysLogHandler(address="/dev/log") if os.path.exists("/dev/log") \
-            else logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("penvrrp[%(process)d]: %(message)s"))
-    log.addHandler(handler)
+    log.addHandler(log_handler("penvrrp", foreground))
     log.setLevel(level)
-
-
-def _daemonize() -> None:
-    """Classic double fork; the parent returns only in the grandchild."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    fd = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(fd, target)
-    os.chdir("/")
 
 
 _TRACK_HELP = ("Tracked objects lower the priority by --track-weight while failing; "
@@ -156,7 +137,7 @@ def main(ctx: click.Context, **opts: Any) -> None:
         click.echo("penvrrp: warning: not root; raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN",
                    err=True)
     if not opts["foreground"]:
-        _daemonize()
+        daemonize()
     _setup_logging(opts["foreground"], opts["debug"])
     if opts["pid_file"]:
         with open(opts["pid_file"], "w") as fh:

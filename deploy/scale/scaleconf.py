@@ -54,6 +54,7 @@ class Timers:
     hold: int = 3                  # BGP hold time (RFC 4271 minimum is 3 s)
     keepalive: int = 1
     connect_retry: int = 5
+    error_wait: tuple[int, int] = (10, 60)  # BGP restart delay after an error (bird: 60, 300)
     garp_delay: float | None = None  # penvrrp's second GARP burst (None: its default, 5 s)
 
 
@@ -163,6 +164,7 @@ protocol bgp uplink {{
     hold time {t.hold};
     keepalive time {t.keepalive};
     connect retry time {t.connect_retry};
+    error wait time {t.error_wait[0]}, {t.error_wait[1]};
     ipv4 {{
         import none;
         export where proto = "anycast" && net = SERVICE;
@@ -208,6 +210,9 @@ template bgp pen_node {{
     hold time {t.hold};
     keepalive time {t.keepalive};
     connect retry time {t.connect_retry};
+    # bird waits 60-300 s after a session error (a node that died: hold timer expired) before
+    # it takes the session up again; shorter, so a node that comes back is used again soon.
+    error wait time {t.error_wait[0]}, {t.error_wait[1]};
     ipv4 {{
         import where net = SERVICE;
         export none;

@@ -58,7 +58,7 @@ ns_socket = _lab.ns_socket
 CLIENT_MAIN = f"{conf.CLIENT_NET}.2"
 CLIENT_ADDRS = [f"{conf.CLIENT_NET}.{i}" for i in range(10, 110)]
 LAB_TIMERS = conf.Timers(advert_int=0.2, track_interval=0.2, hold=3, keepalive=1,
-                         connect_retry=1, garp_delay=1)
+                         connect_retry=1, error_wait=(1, 5), garp_delay=1)
 MODES = ("vrrp", "ecmp")
 MAX_NODES = 9
 

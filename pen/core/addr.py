@@ -65,6 +65,8 @@ def parse_listen(text: str, default_host: str = "0.0.0.0") -> Endpoint:
 
 def check_port_text(port: str, context: str) -> None:
     """A port is a number 1-65535 or a service name (letters, digits, '-', '_')."""
+    if not port.isascii():       # issue 10: '²'.isdigit() is True, int('²') raises
+        raise AddressError(f"bad port '{port}' in '{context}'")
     if port.isdigit():
         if not 1 <= int(port) <= MAX_PORT:
             raise AddressError(f"bad port '{port}' in '{context}': must be 1-{MAX_PORT}")
@@ -107,7 +109,7 @@ def parse_server(text: str, default_port: str) -> ServerSpec:
     if len(fields) > len(names):
         raise AddressError(f"bad server '{text}': too many fields (host:port:max:hard:weight:prio)")
     for name, value in zip(names, fields):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise AddressError(f"bad server '{text}': {name} '{value}' is not a number >= 0")
         numbers.append(int(value))
     numbers += [0] * (4 - len(numbers))

@@ -15,6 +15,8 @@ functions return.
 from __future__ import annotations
 
 import struct
+
+from pen.core.inetsum import checksum
 from dataclasses import dataclass
 
 ETH_P_IP = 0x0800
@@ -122,16 +124,6 @@ def parse_ipv4(frame: bytes) -> Ipv4 | None:
 def forward(frame: bytes, our_mac: bytes, server_mac: bytes) -> bytes:
     """The client's frame, re-addressed at layer 2 to the backend (dsr.c ipv4_frame)."""
     return server_mac + our_mac + frame[12:]
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def fill_l4_checksum(frame: bytes) -> bytes:

@@ -24,6 +24,7 @@ from pen.core.servers import ABUSE, EMERGENCY
 from pen.core.state import PenState
 from pen.engine import sdnotify, takeover, tls
 from pen.engine.balancer import Balancer
+from pen.procutil import daemonize, log_handler
 from pen.settings import Settings
 
 log = logging.getLogger("pen")
@@ -36,16 +37,7 @@ class StartupError(Exception):
 def setup_logging(settings: Settings, to_syslog: bool) -> None:
     root = logging.getLogger("pen")
     root.handlers.clear()
-    if to_syslog:
-        try:
-            handler: logging.Handler = logging.handlers.SysLogHandler(address="/dev/log")
-            handler.setFormatter(logging.Formatter("pen[%(process)d]: %(message)s"))
-        except OSError:
-            handler = logging.StreamHandler(sys.stderr)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
-    root.addHandler(handler)
+    root.addHandler(log_handler("pen", foreground=not to_syslog))
     root.propagate = False
     set_debug_level(settings.debug)
 
@@ -84,21 +76,6 @@ def adopt_listen_fds() -> socket.socket | None:
     sock = socket.socket(fileno=3)
     sock.setblocking(False)
     return sock
-
-
-def daemonize() -> None:
-    """Detach: fork, setsid, fork, chdir /, stdio to /dev/null."""
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    if os.fork() > 0:
-        os._exit(0)
-    os.chdir("/")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    if devnull > 2:
-        os.close(devnull)
 
 
 def absolute_paths(settings: Settings) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+
+from pen.core.inetsum import checksum as inet_checksum   # RFC 1071, every VRRP version
 from dataclasses import dataclass, field
 
 PROTO_VRRP = 112
@@ -62,16 +64,6 @@ class Decoded:
 
     advert: Advert
     checksum_form: str
-
-
-def inet_checksum(data: bytes) -> int:
-    """RFC 1071 one's-complement sum, as every VRRP version uses."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def family_of(addr: str) -> int:

@@ -84,7 +84,7 @@ def test_out_of_descriptors_stops_accepting_and_recovers(tmp_path, summary) -> N
         assert late >= len(extra) - 3, "clients that waited were not served after fds freed"
         assert fresh, "pen did not serve a new client after recovering"
         assert " state up " in state and " failures 0 " in state, state   # pen's own shortage
-        assert after == base
+        assert after <= base
     finally:
         for s in held:
             s.close()

@@ -26,3 +26,14 @@ def test_unread_notify_socket_does_not_freeze_pen(tmp_path, backends, summary) -
         summary(hups=30, control_answer_s=f"{time.monotonic() - t0:.2f}")
     finally:
         pen.stop()
+
+
+def test_unicode_digits_in_a_port_are_a_usage_error() -> None:
+    """Finding 4 (fuzzing): `pen ²  ...` and `host:80:¹` died with a ValueError traceback
+    ('²'.isdigit() is True, int('²') is not); now a usage error naming the value."""
+    import subprocess
+
+    from support.procs import PEN
+    for argv in (["²", "127.0.0.1:80"], ["8080", "127.0.0.1:80:¹"]):
+        r = subprocess.run([str(PEN), "-f", *argv], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and "bad" in r.stderr, r.stderr
