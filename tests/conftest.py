@@ -7,6 +7,9 @@ import pytest
 
 from support.procs import Backend, Pen
 
+# the reliability suites' one-line figures, printed at the end of every run (issue 10)
+from helpers_reliability import pytest_terminal_summary  # noqa: F401,E402
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked root/netns skip cleanly where we are not root."""

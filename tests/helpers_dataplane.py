@@ -20,12 +20,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pen.core.geoip import COUNTRY_BEGIN, LEGACY_CODES, MMDB_MARKER
+from support.procs import start_ready, stop_process, wait_for
 
 TESTS = Path(__file__).resolve().parent
 PEN = Path(sys.executable).parent / "pen"
@@ -240,22 +241,12 @@ class LocalBackend:
     """A `serve` backend on 127.0.0.1 (port 0) in this namespace."""
 
     def __init__(self, mode: str, host: str = "127.0.0.1") -> None:
-        env = dict(os.environ, PYTHONPATH=str(TESTS))
-        self.proc = subprocess.Popen([sys.executable, "-m", "helpers_dataplane", mode, host, "0"],
-                                     stdout=subprocess.PIPE, env=env, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("READY"):
-            self.stop()
-            raise RuntimeError(f"backend {mode} did not start: {line!r}")
-        self.port = int(line.split()[1])
+        self.proc, self.port = start_ready(
+            [sys.executable, "-m", "helpers_dataplane", mode, host, "0"], f"backend {mode}")
         self.addr = f"{host}:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-        self.proc.stdout.close()
+        stop_process(self.proc, kill=True)
 
 
 def read_line(sock: socket.socket, limit: int = 4096) -> str:
@@ -268,16 +259,6 @@ def read_line(sock: socket.socket, limit: int = 4096) -> str:
     return data.decode(errors="replace").strip()
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
-             what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- network namespaces ----------------------------------------------------------------------------

@@ -5,24 +5,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+
+from support.procs import wait_for  # noqa: F401  (re-exported for the log tests)
 
 BIN = Path(sys.executable).parent
-T = TypeVar("T")
 
 
-def wait_for(cond: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `cond` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def start_penlogd(tmp: Path, *args: str, out: Path | None = None) -> tuple[subprocess.Popen, int, Path]:

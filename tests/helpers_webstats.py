@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from support.procs import BIN, Pen, free_port
+from support.procs import BIN, Pen, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CGI_SCRIPT = ROOT / "webstats" / "cgi.py"
@@ -238,16 +238,7 @@ class WebstatsServer:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
+        stop_process(self.proc)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -130,8 +130,14 @@ def by_consistent_hash(state: PenState, who: ClientAddr, now: float) -> int:
     the same server for a client, with no shared state (issue 12).  With -r the client port is
     part of the key.
     """
+    ranked = rendezvous_rank(state, who, now)
+    return ranked[0] if ranked else NO_SERVER
+
+
+def rendezvous_rank(state: PenState, who: ClientAddr, now: float) -> list[int]:
+    """The available servers, best rendezvous score first."""
     key = who.host if not state.settings.roundrobin else f"{who.host}:{who.port}"
-    best, best_score = NO_SERVER, -math.inf
+    scored = []
     for server in state.servers.servers:
         if not available(state, server, now):
             continue
@@ -139,10 +145,9 @@ def by_consistent_hash(state: PenState, who: ClientAddr, now: float) -> int:
         digest = hashlib.blake2b(f"{key}|{server.host}|{server.port}".encode(),
                                  digest_size=8).digest()
         u = (int.from_bytes(digest, "big") + 1) / (2 ** 64 + 2)
-        score = -weight / math.log(u)
-        if score > best_score:
-            best, best_score = server.index, score
-    return best
+        scored.append((-weight / math.log(u), -server.index))
+    scored.sort(reverse=True)
+    return [-index for _, index in scored]
 
 
 def by_hash(state: PenState, who: ClientAddr) -> int:
@@ -191,7 +196,12 @@ def next_failover(state: PenState, current: int, initial: int, client: Client,
     if s.stubborn or current in (ABUSE, EMERGENCY, DROP):
         return NO_SERVER
     n = len(state.servers)
-    if current >= 0 and n >= 2:
+    if current >= 0 and n >= 2 and s.hash and s.hash_method == "consistent":
+        # the rendezvous runner-up: what every other node picks for this client (issue 12)
+        for i in rendezvous_rank(state, who, now):
+            if i != current and not admissible(state, i, client, who, now):
+                return i
+    elif current >= 0 and n >= 2:
         stop = initial if initial >= 0 else current
         i = current
         while True:

@@ -19,8 +19,12 @@ C_PENCTL = Path("/usr/bin/penctl")
 TESTS = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01, what: str = "condition"):
-    """Poll `predicate` until it returns a truthy value or the deadline passes."""
+def wait_for(predicate, timeout: float = 10.0, interval: float | str = 0.01,
+             what: str = "condition"):
+    """Poll `predicate` until it returns a truthy value or the deadline passes.  The third
+    argument may be the interval or, as some callers write it, the description."""
+    if isinstance(interval, str):
+        what, interval = interval, 0.01
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -31,29 +35,48 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01, what: str 
         time.sleep(interval)
 
 
+def start_ready(argv: list[str], what: str, timeout: float = 10.0,
+                env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """Start a helper process that prints `READY <port>` once it serves; (process, port)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                            env=env or dict(os.environ, PYTHONPATH=str(TESTS)))
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("READY"):
+        stop_process(proc)
+        raise RuntimeError(f"{what} did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0, kill: bool = False) -> int:
+    """Terminate (or kill), wait with a bound, escalate, close its pipes; the exit status."""
+    if proc.poll() is None:
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f:
+            f.close()
+    return proc.returncode
+
+
 class Backend:
     """A backend process (support/backend.py) on 127.0.0.1, port 0."""
 
     def __init__(self, mode: str, name: str, *extra: str) -> None:
         self.mode, self.name = mode, name
-        env = dict(os.environ, PYTHONPATH=str(TESTS))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "support.backend", mode, name, *extra],
-            stdout=subprocess.PIPE, env=env, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line.startswith("READY"):
-            self.stop()
-            raise RuntimeError(f"backend {name} did not start: {line!r}")
-        self.port = int(line.split()[1])
+        self.proc, self.port = start_ready(
+            [sys.executable, "-m", "support.backend", mode, name, *extra], f"backend {name}")
         self.addr = f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        stop_process(self.proc, kill=True)
 
     def pause(self) -> None:
         self.proc.send_signal(signal.SIGSTOP)
@@ -171,16 +194,8 @@ class Pen:
         self.proc.send_signal(sig)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for f in (self.proc.stdout, self.stderr):
-            if f:
-                f.close()
+        stop_process(self.proc)
+        self.stderr.close()
         if self.listener is not None:
             self.listener.close()
         self.notify.close()

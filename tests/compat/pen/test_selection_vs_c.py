@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 
 import pytest
 
-from support.procs import C_PEN, PEN, Backend, dead_port, free_port, listening, wait_for
+from support.procs import C_PEN, PEN, Backend, dead_port, free_port, listening, stop_process, wait_for
 
 pytestmark = [pytest.mark.compat,
               pytest.mark.skipif(not C_PEN.exists(), reason="Debian's pen is not installed")]
@@ -40,14 +39,7 @@ class Running:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc.stderr.close()
+        stop_process(self.proc, timeout=5)
 
 
 def one(port: int, source: str | None = None, hold: list | None = None) -> str:

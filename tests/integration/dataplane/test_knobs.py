@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers_dataplane import LocalBackend, read_line, wait_for
-from support.procs import PENCTL, Pen, free_port
+from support.procs import PENCTL, free_port
 
 
 @pytest.fixture
@@ -30,17 +30,9 @@ def backend() -> Iterator[callable]:
 
 
 @pytest.fixture
-def pen() -> Iterator[callable]:
-    started: list[Pen] = []
-
-    def start(*servers: str, **kw) -> Pen:
-        p = Pen(*servers, **kw)
-        started.append(p)
-        return p
-
-    yield start
-    for p in started:
-        p.stop()
+def pen(pen_factory):
+    """The shared launcher (tests/conftest.py), under this file's name."""
+    return pen_factory
 
 
 def penctl(ctl: Path, *words: str) -> str:
@@ -174,7 +166,7 @@ def test_dummy_web_server(pen) -> None:
 def test_listen_moves_the_listener(backend, pen, tmp_path: Path) -> None:
     b = backend("peer")
     ctl = tmp_path / "ctl"
-    p = pen(b.addr, opts=["-C", str(ctl)])
+    pen(b.addr, opts=["-C", str(ctl)])
     new = free_port()
     assert penctl(ctl, "listen", f"127.0.0.1:{new}") == f"127.0.0.1:{new}\n"
     with socket.create_connection(("127.0.0.1", new), timeout=5) as s:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
 
 from support.procs import dead_port, fetch_name
 

@@ -69,3 +69,28 @@ def test_leastconn_picks_fewest_and_rotates_ties() -> None:
     assert picks == [1, 2, 1, 2]
     st.servers.get(2).pending = 1
     assert by_leastconn(st, 0) == 1
+
+
+def test_consistent_failover_goes_to_the_runner_up_like_every_other_node() -> None:
+    """A tracked client whose server is down fails over to the rendezvous runner-up, which is
+    exactly what a node that never saw the client picks (issue 12)."""
+    from pen.core.selection import choose, next_failover, record_choice
+
+    def connect(st: PenState, host: str, now: float) -> int:
+        client = st.clients.store(host, now, 0)
+        who = ClientAddr(host, 1)
+        initial, idx = choose(st, client, who, now)
+        while idx >= 0 and st.servers.get(idx).blacklisted(now, st.settings.blacklist):
+            idx = next_failover(st, idx, initial, client, who, now)
+        record_choice(st, client, idx)
+        return idx
+
+    node_a, node_b = make(5), make(5)
+    clients = CLIENTS[:300]
+    first = {c: connect(node_a, c, 1.0) for c in clients}        # node A tracks every client
+    node_a.servers.get(2).status = node_b.servers.get(2).status = 2.0   # server 2 fails
+    after_a = {c: connect(node_a, c, 3.0) for c in clients}
+    after_b = {c: connect(node_b, c, 3.0) for c in clients}      # node B never saw them
+    assert after_a == after_b
+    assert all(after_a[c] == first[c] for c in clients if first[c] != 2)
+    assert any(first[c] == 2 for c in clients)

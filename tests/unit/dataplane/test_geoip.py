@@ -3,7 +3,6 @@ against databases written by the test writers, MaxMind's own reader, and Debian'
 from __future__ import annotations
 
 import copy
-import ipaddress
 import mmap
 import shutil
 import subprocess
