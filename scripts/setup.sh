@@ -39,8 +39,19 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=.venv/.pen-ha-installed
+quiet_pip() {
+    # pip's own errors still show; only the index-location notices and build chatter go.
+    local rc
+    set +e +o pipefail
+    .venv/bin/python -m pip install -q "$@" 2>&1 \
+        | grep -v -E "^WARNING: Location 'file:|BuildBackendWarning|^ *!!|^ *\*{10}|editable_wheel|with strategy|careful with folders|name as your package|^ *$"
+    rc=${PIPESTATUS[0]}
+    set -e -o pipefail
+    return "$rc"
+}
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e ".[test]"
+    echo "setup: installing pen-ha and its Python dependencies into .venv"
+    quiet_pip --upgrade pip
+    quiet_pip -e ".[test]"
     touch "$stamp"
 fi
