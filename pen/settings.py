@@ -52,6 +52,9 @@ class Settings:
     queue_max: int = 0               # pen-ha: clients waiting when every server is full
     queue_timeout: float = 5.0
     send_proxy: int = 0              # pen-ha: PROXY protocol version sent to servers (0 = off)
+    backend_tls: bool = False        # pen-ha: TLS towards servers
+    backend_tls_ca: str | None = None   # CA file to verify servers (default: the system's)
+    backend_tls_noverify: bool = False  # accept any server certificate (not recommended)
     accept_proxy: bool = False       # pen-ha: expect a PROXY header from a front balancer
     # special servers
     emergency: str | None = None

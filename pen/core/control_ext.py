@@ -9,6 +9,9 @@
   server N drain [sticky] | undrain   no new connections (with `sticky`, its tracked clients
                                       are still admitted); open connections finish
   server N proxy 0|1|2|default        PROXY version for this server
+  backend_tls | no backend_tls        TLS to servers, certificates verified (server N tls on|off)
+  backend_tls_ca [FILE]               CA file for that verification (default: the system's)
+  backend_tls_noverify                accept any server certificate (testing only)
   server N check tcp|http [PATH]|agent [port P] [interval S] [timeout S] [rise N] [fall N]
                [expect CODE|Nxx] [host H]       (the rest of the line)
   server N no_check
@@ -29,9 +32,10 @@ if TYPE_CHECKING:
     from pen.core.control import Interpreter
 
 HASH_METHODS = ("modulo", "consistent")
-EXT_FLAGS = ("leastconn", "accept_proxy", "log_ports")
+EXT_FLAGS = ("leastconn", "accept_proxy", "log_ports", "backend_tls", "backend_tls_noverify")
 SERVER_FLAGS = ("drain", "undrain", "no_check")
-WORDS = ("hash_method", "queue_max", "queue_timeout", "send_proxy", "server_state") + EXT_FLAGS
+WORDS = ("hash_method", "queue_max", "queue_timeout", "send_proxy", "server_state",
+         "backend_tls_ca") + EXT_FLAGS
 STATUS_WORDS = ("snapshot_json", "history", "history_json", "metrics")   # pen.core.livestatus
 WORDS += STATUS_WORDS
 
@@ -58,6 +62,7 @@ def register(interp: Interpreter, error: type[Exception]) -> None:
         "queue_max": getset("queue_max", _number("queue_max", int, 0)),
         "queue_timeout": getset("queue_timeout", _number("queue_timeout", float, 0.0), _fmt),
         "send_proxy": getset("send_proxy", _number("send_proxy", int, 0, 2)),
+        "backend_tls_ca": getset("backend_tls_ca", str, lambda v: v or ""),
         "server_state": lambda words: server_state(st, interp.fx.now()),
         "takeover": _takeover_elsewhere(error),
     })
@@ -117,6 +122,12 @@ def split_server_words(n: int, pairs: list[str]) -> tuple[list[str], dict]:
             if word == "drain" and i < len(pairs) and pairs[i] == "sticky":
                 ext["sticky"] = True
                 i += 1
+        elif word == "tls" and i + 1 < len(pairs):
+            value = pairs[i + 1]
+            if value not in ("on", "off", "default"):
+                raise ExtError(f"server {n} tls: expected on, off or default")
+            ext["tls"] = {"on": 1, "off": 0, "default": -1}[value]
+            i += 2
         elif word == "proxy" and i + 1 < len(pairs):
             value = pairs[i + 1]
             if value not in ("0", "1", "2", "default"):
@@ -141,6 +152,8 @@ def apply_server_ext(srv: Server, ext: dict) -> None:
         srv.health = HealthState()
     if "proxy" in ext:
         srv.send_proxy = ext["proxy"]
+    if "tls" in ext:
+        srv.tls = ext["tls"]
 
 
 def state_word(st: PenState, srv: Server, now: float) -> str:
@@ -180,7 +193,10 @@ def render_settings(st: PenState) -> list[str]:
             f"queue_timeout {_fmt(s.queue_timeout)}", f"send_proxy {s.send_proxy}",
             "accept_proxy" if s.accept_proxy else "no accept_proxy",
             "leastconn" if s.leastconn else "no leastconn",
-            "log_ports" if s.log_ports else "no log_ports"] + \
+            "log_ports" if s.log_ports else "no log_ports",
+            "backend_tls" if s.backend_tls else "no backend_tls",
+            "backend_tls_noverify" if s.backend_tls_noverify else "no backend_tls_noverify"] + \
+        ([f"backend_tls_ca {s.backend_tls_ca}"] if s.backend_tls_ca else []) + \
         ([f"geoip_db {' '.join(s.geoip_db)}"] if s.geoip_db else [])
 
 
@@ -190,6 +206,8 @@ def render_server(srv: Server) -> list[str]:
         out.append(f"server {srv.index} drain" + (" sticky" if srv.drain_sticky else ""))
     if srv.send_proxy >= 0:
         out.append(f"server {srv.index} proxy {srv.send_proxy}")
+    if srv.tls >= 0:
+        out.append(f"server {srv.index} tls {'on' if srv.tls else 'off'}")
     if srv.check is not None:
         out.append(f"server {srv.index} check {srv.check.render()}")
     return out

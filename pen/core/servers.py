@@ -46,6 +46,7 @@ class Server:
     health: HealthState | None = None
     agent_weight: int | None = None       # weight percentage reported by an agent check
     send_proxy: int = -1                  # PROXY version for this server; -1 = the global one
+    tls: int = -1                         # TLS to this server: 1 on, 0 off, -1 the global one
 
     def down(self) -> bool:
         """Marked down by its health check."""

@@ -57,6 +57,8 @@ class Balancer:
         self.mono_offset = time.time() - time.monotonic()   # monotonic -> wall clock
         self.on_exit: list[Callable[[], None]] = []
         self.tls_ctx = None                  # ssl.SSLContext with -E
+        self.backend_ctx = None              # client-side context for TLS to servers
+        self.backend_ctx_key: tuple | None = None
         self.connections_total = 0
         self.refused_total = 0
         self.queue: deque[Conn] = deque()     # clients waiting for a server with room
@@ -221,18 +223,21 @@ class Balancer:
                 selection.record_choice(st, conn.client, index)
                 if self.logsink is not None:
                     conn.local_port = _local_port(up)
-                if err == 0:
+                if err == 0 and not self._wants_tls(srv):
                     srv.c += 1
                     srv.total += 1
                     srv.status = float("-inf")
                     self._established(conn)
+                    return
+                srv.pending += 1
+                self.pending += 1
+                self.connecting[conn] = now + st.settings.timeout
+                if err == 0:
+                    self._tcp_connected(conn)     # connected at once, TLS still to do
                 else:
-                    srv.pending += 1
-                    self.pending += 1
-                    self.connecting[conn] = now + st.settings.timeout
                     conn.update()
-                    if self.pending >= st.settings.pending_max:
-                        self.pause_accept()
+                if self.pending >= st.settings.pending_max:
+                    self.pause_accept()
                 return
             if up is None and err in LOCAL_SHORTAGE:
                 self._short_of_resources(conn, index, err)
@@ -252,10 +257,7 @@ class Balancer:
             self.refused_total += 1
             conn.close()
             return
-        if conn.timer is not None:
-            conn.timer.cancel()
-        conn.timer = self.reactor.call_later(
-            0.1, lambda: None if conn.closed else self.connect(conn, index))
+        self.reactor.call_later(0.1, lambda: None if conn.closed else self.connect(conn, index))
 
     def _start_connect(self, srv: Server,
                        client_host: str = "") -> tuple[socket.socket | None, int]:
@@ -285,36 +287,72 @@ class Balancer:
         """The upstream socket became writable (or failed) while connecting.  Writable with no
         error or hang-up flag means connected: SO_ERROR is asked only when something failed."""
         err = connect_error(conn.up) if ev & (EPOLLERR | EPOLLHUP) else 0
+        if err == 0 and self._wants_tls(conn.srv):
+            self._tcp_connected(conn)
+            return
+        self._connect_done(conn, None if err == 0 else os.strerror(err))
+
+    def _connect_done(self, conn: Conn, error: str | None) -> None:
+        """The connect (TCP, and TLS where configured) succeeded or failed."""
         srv = conn.srv
         srv.pending -= 1
         self.pending -= 1
-        if err == 0:
+        if error is None:
             srv.c += 1
             srv.total += 1
             self._established(conn)
         else:
-            self._connect_failed(conn, os.strerror(err))
+            self._connect_failed(conn, error)
         self.resume_accept()
 
+    def _wants_tls(self, srv: Server) -> bool:
+        return bool(srv.tls if srv.tls >= 0 else self.state.settings.backend_tls)
+
+    def _tcp_connected(self, conn: Conn) -> None:
+        """TCP is up and TLS is wanted: PROXY header in clear first, then the handshake, which
+        counts as part of connecting (the -t timeout covers it; a failure fails over)."""
+        if not self._send_proxy_header(conn):
+            self._connect_done(conn, "could not send the PROXY header")
+            return
+        if not self._wrap_upstream(conn):
+            self._connect_done(conn, "TLS set-up failed")
+            return
+        conn.handshake()
+
     def _established(self, conn: Conn) -> None:
-        """The upstream connect completed: send a PROXY header if configured, then forward."""
+        """The upstream connect completed: PROXY header (unless TLS already sent it), forward."""
+        if not conn.up_tls and not self._send_proxy_header(conn):
+            conn.established()
+            conn.abort(reset_client=True)
+            return
+        conn.established()
+
+    def _send_proxy_header(self, conn: Conn) -> bool:
         srv = conn.srv
         version = srv.send_proxy if srv.send_proxy >= 0 else self.state.settings.send_proxy
-        if version:
-            header = proxy_header(conn, version)
-            try:
-                sent = conn.up.send(header)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                sent = -1
-            if sent < 0:
-                conn.established()
-                conn.abort(reset_client=True)
-                return
-            if sent < len(header):
-                conn.to_up = header[sent:]
-        conn.established()
+        if not version:
+            return True
+        header = proxy_header(conn, version)
+        try:
+            return conn.up.send(header) == len(header)     # a fresh socket takes it at once
+        except OSError:
+            return False
+
+    def _wrap_upstream(self, conn: Conn) -> bool:
+        """TLS towards the server, verified against backend_tls_ca (or the system's CAs)."""
+        s = self.state.settings
+        key = (s.backend_tls_ca, s.backend_tls_noverify)
+        try:
+            if self.backend_ctx is None or self.backend_ctx_key != key:
+                self.backend_ctx, self.backend_ctx_key = tls.backend_context(s), key
+            conn.up = self.backend_ctx.wrap_socket(
+                conn.up, server_side=False, do_handshake_on_connect=False,
+                server_hostname=None if s.backend_tls_noverify else conn.srv.host)
+        except (OSError, ValueError, tls.TlsError) as e:
+            log.error("TLS to server %d: %s", conn.server, e)
+            return False
+        conn.up_tls = True
+        return True
 
     def sweep_connects(self) -> None:
         """Connect timeouts (-t), checked at most every 50 ms: a dict sweep costs less per

@@ -10,6 +10,7 @@ mistakes a broken transfer for a complete one.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import ssl
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from pen.core.selection import ClientAddr
     from pen.core.servers import Server
     from pen.engine.balancer import Balancer
+
+log = logging.getLogger("pen")
 
 BUFSIZE = 256 * 1024
 _buffer = bytearray(BUFSIZE)
@@ -54,7 +57,7 @@ class Conn:
                  "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
                  "shut", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
                  "reactor", "opened", "tls", "tls_wants_write", "queued_until", "dst",
-                 "pipe_u", "pipe_d", "piped_u", "piped_d")
+                 "pipe_u", "pipe_d", "piped_u", "piped_d", "up_tls")
 
     def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
                  who: ClientAddr, initial: int) -> None:
@@ -90,6 +93,7 @@ class Conn:
         self.pipe_d: tuple[int, int] | None = None
         self.piped_u = 0                             # bytes waiting in them
         self.piped_d = 0
+        self.up_tls = False                          # TLS towards the server
         self.reactor.add(self.dfd, 0, self.on_down)
 
     # -- state shown by `connection N` ---------------------------------------------------------
@@ -108,12 +112,35 @@ class Conn:
             self.reactor.forget(self.ufd)
             self.up.close()
             self.up, self.ufd, self.up_mask = None, -1, 0
+        self.up_tls = False
 
     def established(self) -> None:
         """The upstream connect completed: start forwarding."""
         self.connected = True
         self.bal.connecting.pop(self, None)
         self.update()
+
+    def handshake(self) -> None:
+        """Drive the TLS handshake with the server, waiting on whichever way it needs."""
+        try:
+            self.up.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_up_mask(EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_up_mask(EPOLLOUT)
+            return
+        except (ssl.SSLError, OSError) as e:
+            why = f"TLS handshake with server {self.server}: {getattr(e, 'reason', None) or e}"
+            log.warning("%s", why)        # a certificate problem is worth seeing at -d 0
+            self.bal._connect_done(self, why)
+            return
+        self.bal._connect_done(self, None)
+
+    def _set_up_mask(self, mask: int) -> None:
+        if mask != self.up_mask:
+            self.up_mask = mask
+            self.reactor.set_mask(self.ufd, mask)
 
     # -- events --------------------------------------------------------------------------------
     def on_down(self, ev: int) -> None:
@@ -136,7 +163,10 @@ class Conn:
 
     def on_up(self, ev: int) -> None:
         if not self.connected:
-            self.bal.connect_event(self, ev)
+            if self.up_tls:
+                self.handshake()
+            else:
+                self.bal.connect_event(self, ev)
             return
         if ev & EPOLLOUT and self.to_up is not None:
             self.flush(False)
@@ -182,6 +212,7 @@ class Conn:
             return
         self.client.crx += n
         if n == BUFSIZE and self.pipe_u is None and self.rewriter is None and not self.tls \
+                and not self.up_tls \
                 and self.bal.logsink is None:
             self.pipe_u = pipes.get()          # bulk upload: splice from now on
         if self.rewriter is not None:
@@ -204,7 +235,7 @@ class Conn:
     def send_up(self, data: bytes | memoryview) -> None:
         try:
             sent = self.up.send(data)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             sent = 0
         except OSError:
             self.abort(reset_client=True)
@@ -214,10 +245,16 @@ class Conn:
             self.update()
 
     def read_up(self) -> None:
-        """Server -> client."""
+        """Server -> client (with TLS to the server, also what its TLS layer decrypted)."""
+        self._read_up_once()
+        while (self.up_tls and not self.closed and self.to_down is None and not self.up_eof
+               and self.up.pending()):
+            self._read_up_once()
+
+    def _read_up_once(self) -> None:
         try:
             n = self.up.recv_into(_buffer)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self.abort(reset_client=True)
@@ -229,7 +266,7 @@ class Conn:
             return
         self.srv.rx += n
         self.client.csx += n
-        if n == BUFSIZE and self.pipe_d is None and not self.tls:
+        if n == BUFSIZE and self.pipe_d is None and not self.tls and not self.up_tls:
             self.pipe_d = pipes.get()          # bulk download: splice from now on
         data = _view[:n]
         try:
@@ -270,6 +307,8 @@ class Conn:
             self.after_eof() if (self.down_eof or self.up_eof) else self.update()
             if not towards_client and self.tls and not self.closed and self.down.pending():
                 self.read_down()      # decrypted bytes wait in the TLS layer, not the socket
+            if towards_client and self.up_tls and not self.closed and self.up.pending():
+                self.read_up()
 
     # -- splice (bulk) --------------------------------------------------------------------------
     def splice_in(self, towards_client: bool) -> None:
@@ -337,7 +376,8 @@ class Conn:
                 self.close()
                 return
             self.shut |= SHUT_UP
-            self._shutdown(self.up)
+            if not self.up_tls:             # TLS has no half-close: wait for the server to end
+                self._shutdown(self.up)
         if self.up_eof and self.to_down is None and not self.shut & SHUT_DOWN:
             if fast in ("up", "both") or self.tls:    # no TLS half-close: close_notify ends it
                 self.close()

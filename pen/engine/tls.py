@@ -69,6 +69,24 @@ def _base_context(s: Settings) -> ssl.SSLContext:
     return ctx
 
 
+def backend_context(s: Settings) -> ssl.SSLContext:
+    """The client-side context for TLS to servers: TLS 1.2+, certificates verified against
+    `backend_tls_ca` (or the system's CAs) and the server's name, unless explicitly disabled."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if s.backend_tls_noverify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif s.backend_tls_ca:
+        try:
+            ctx.load_verify_locations(cafile=s.backend_tls_ca)
+        except (OSError, ssl.SSLError) as e:
+            raise TlsError(f"backend_tls_ca {s.backend_tls_ca}: {e}") from None
+    else:
+        ctx.load_default_certs()
+    return ctx
+
+
 class _SniCache:
     """Per-name contexts from the SNI directory, loaded lazily; unknown names get the default."""
 
