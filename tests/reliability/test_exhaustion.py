@@ -168,7 +168,7 @@ def test_ten_thousand_idle_connections(tmp_path, summary) -> None:
                 peak_rss_mib=f"{peak_rss_mib(pid):.1f}", fds_after=after, fds_base=base_fds)
         assert ok, "a new client was not served with 10,000 connections held"
         assert cpu < 0.5, f"pen busy while idle: {cpu:.2f} s CPU in 2 s"
-        assert after == base_fds
+        assert after <= base_fds, (after, base_fds)   # back to baseline: nothing leaked
     finally:
         for s in socks:
             s.close()

@@ -82,7 +82,7 @@ def finish(pen, ctl, base_fds: int, base_rss: float, st, summary, **extra) -> No
     assert st.hung == 0
     assert st.complete > st.connections // 2, st
     assert pen.proc.poll() is None, pen.errors()
-    assert after_fds == base_fds, f"descriptors leaked: {base_fds} -> {after_fds}"
+    assert after_fds <= base_fds, f"descriptors leaked: {base_fds} -> {after_fds}"
     assert rss < base_rss + 64, f"memory did not come back: {base_rss:.1f} -> {rss:.1f} MiB"
     for line in state.splitlines():        # no connection or pending connect left behind
         assert " conn 0 pending 0 " in line, state

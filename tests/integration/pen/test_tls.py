@@ -5,6 +5,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -73,18 +74,27 @@ def test_big_transfer_over_tls(backends, pen_factory, certs) -> None:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     payload = bytes(range(256)) * 20000          # 5 MB
+    # One thread drives the TLS socket, sending and receiving as each side allows: an
+    # SSLSocket must not be used from two threads at once.
+    import select
+    deadline = time.monotonic() + 30
     with socket.create_connection(("127.0.0.1", pen.port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            import threading
-            t = threading.Thread(target=s.sendall, args=(payload,))
-            t.start()
-            got = bytearray()
-            while len(got) < len(payload):
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    break
-                got += chunk
-            t.join(10)
+            s.setblocking(False)
+            view, sent, got = memoryview(payload), 0, bytearray()
+            while len(got) < len(payload) and time.monotonic() < deadline:
+                if sent < len(payload):
+                    try:
+                        sent += s.send(view[sent:sent + 65536])
+                    except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                        pass
+                try:
+                    while chunk := s.recv(1 << 20):
+                        got += chunk
+                    break                                    # EOF
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                select.select([s], [s] if sent < len(payload) else [], [], 1)
     assert bytes(got) == payload
 
 
