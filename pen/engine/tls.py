@@ -46,12 +46,19 @@ def build_context(s: Settings) -> ssl.SSLContext | None:
         raise TlsError(f"TLS certificate {s.ssl_cert} / key {s.ssl_key or s.ssl_cert}: {e}") from None
     if s.ssl_sni_path:
         ctx.sni_callback = _SniCache(s).callback
+    if s.ssl_ocsp_response:
+        log.warning("ssl_ocsp_response %s: OCSP stapling is not available in pen-ha (Python's "
+                    "ssl module has no server-side stapling); the file is not sent",
+                    s.ssl_ocsp_response)
     return ctx
 
 
 def _base_context(s: Settings) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # Client-initiated renegotiation is refused outright (C pen rate-limited it with
+    # ssl_client_renegotiation_interval, which is accepted and has nothing left to limit).
+    ctx.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
     for name in s.ssl_options:
         ctx.options |= _OPTIONS.get(name, 0)
     if s.ssl_ciphers:
