@@ -15,7 +15,7 @@ import click
 
 from pen import C_PEN_VERSION, __version__
 from pen.core.addr import AddressError, parse_listen, parse_server
-from pen.settings import MIN_BACKLOG, Settings
+from pen.settings import MAX_CLIENTS, MAX_CONNS, MIN_BACKLOG, Settings
 
 OBSOLETE = {
     "D": "Pen 0.26.0 removed the delayed forward feature,\nmaking the -D option obsolete",
@@ -69,7 +69,7 @@ def _positive(what: str, minimum: int = 0):
 @click.option("-a", "ascii", is_flag=True, help="Dump communication as ASCII (with -ddd).")
 @click.option("-b", "blacklist", type=int, callback=_positive("-b"), metavar="sec",
               help="Blacklist time for failed servers.  [default: 30]")
-@click.option("-c", "clients_max", type=int, callback=_positive("-c", 1), metavar="N",
+@click.option("-c", "clients_max", type=click.IntRange(1, MAX_CLIENTS), metavar="N",
               help="Client table size.  [default: 2048]")
 @click.option("-d", "debug", count=True, help="Debug level (repeat for more).")
 @click.option("-e", "emergency", metavar="host:port", help="Emergency server of last resort.")
@@ -88,7 +88,7 @@ def _positive(what: str, minimum: int = 0):
               help="Connect timeout.  [default: 3]")
 @click.option("-u", "user", metavar="user", help="Run as this user after opening the sockets.")
 @click.option("-w", "web_stats", metavar="file", help="HTML status file, written on USR1 and `status`.")
-@click.option("-x", "conn_max", type=int, callback=_positive("-x", 1), metavar="N",
+@click.option("-x", "conn_max", type=click.IntRange(1, MAX_CONNS), metavar="N",
               help="Maximum simultaneous connections.  [default: 500]")
 @click.option("--takeover", "takeover", metavar="CONTROL_PATH",
               help="Seamless restart: take the listening socket from the pen whose unix "

@@ -16,6 +16,10 @@ DEFAULT_MULTI_ACCEPT = 100
 DEFAULT_BACKLOG = 500
 DEFAULT_PENDING_MAX = 100
 MIN_BACKLOG = 50
+# Ceilings for the table sizes (C pen had none: `server 99999999` or a huge -c/-x/clients_max
+# exhausted memory, spec §10.3).  A million connections is already past any fd limit.
+MAX_CLIENTS = 16_777_216
+MAX_CONNS = 1_048_576
 
 
 @dataclass(slots=True)

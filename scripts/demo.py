@@ -6,7 +6,6 @@ Started by scripts/demo.sh (which sets up the virtualenv).  Ctrl-C stops everyth
 from __future__ import annotations
 
 import http.server
-import os
 import signal
 import socket
 import subprocess
@@ -46,6 +45,9 @@ def free_port(preferred: int) -> int:
 
 
 def main() -> int:
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__.strip())
+        return 0
     ports = [backend(name) for name in ("web1", "web2", "web3")]
     listen = free_port(8080)
     tmp = Path(tempfile.mkdtemp(prefix="pen-demo-"))

@@ -37,10 +37,10 @@ class ClientTable:
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
-        self.slots: list[Client | None] = [None] * self.size
+        self.slots: list[Client | None] = []        # grows with the clients actually seen
         self.by_address: dict[str, Client] = {}
         self.recency: OrderedDict[int, None] = OrderedDict()   # slot numbers, oldest first
-        self.free: list[int] = list(range(self.size - 1, -1, -1))  # lowest slot last (pop)
+        self.free: list[int] = []                   # slots vacated by `forget`
 
     def __len__(self) -> int:
         return len(self.by_address)
@@ -48,8 +48,6 @@ class ClientTable:
     def grow(self, size: int) -> int:
         """`clients_max N`: the table only grows (C pen semantics)."""
         if size > self.size:
-            self.slots.extend([None] * (size - self.size))
-            self.free[:0] = range(size - 1, self.size - 1, -1)
             self.size = size
         return self.size
 
@@ -67,8 +65,12 @@ class ClientTable:
         return client
 
     def _allocate(self, address: str) -> Client:
-        if self.free:
-            slot = self.free.pop()
+        if self.free or len(self.slots) < self.size:
+            if self.free:
+                slot = self.free.pop()
+            else:
+                slot = len(self.slots)
+                self.slots.append(None)
             client = Client(slot, address)
             self.slots[slot] = client
         else:

@@ -23,6 +23,7 @@ from pen.core.acl import NLISTS, AclError
 from pen.core.addr import AddressError
 from pen.core.servers import MAX_SERVERS
 from pen.core.state import PenState
+from pen.settings import MAX_CLIENTS, MAX_CONNS
 
 SSL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1.1", "no_tlsv1.2",
                "cipher_server_preference")
@@ -151,6 +152,10 @@ class Interpreter:
             return Reply(f"error: {e}\n", str(e))
         except Silent as e:
             return Reply("", str(e))
+        except (ValueError, OSError) as e:
+            # e.g. a NUL byte in a path (found by the fuzz suite): a clean error, never a crash
+            why = f"{words[0]}: {e.strerror if isinstance(e, OSError) and e.strerror else e}"
+            return Reply(f"error: {why}\n", why)
 
     @staticmethod
     def commands() -> list[str]:
@@ -197,13 +202,18 @@ class Interpreter:
     def c_clients_max(self, words: list[str]) -> str:
         s = self.state.settings
         if len(words) > 1:
-            s.clients_max = self.state.clients.grow(_int(words[1], "clients_max"))
+            n = _int(words[1], "clients_max")
+            if n > MAX_CLIENTS:
+                raise CommandError(f"clients_max: {n} is over the maximum {MAX_CLIENTS}")
+            s.clients_max = self.state.clients.grow(n)
         return f"{s.clients_max}\n"
 
     def c_conn_max(self, words: list[str]) -> str:
         s = self.state.settings
         if len(words) > 1:
             n = _int(words[1], "conn_max")
+            if n > MAX_CONNS:
+                raise CommandError(f"conn_max: {n} is over the maximum {MAX_CONNS}")
             if n > s.conn_max:
                 self.fx.grow_conn_max(n)
         return f"{s.conn_max}\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import click
-import pytest
 from helpers_control import make
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st

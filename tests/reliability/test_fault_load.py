@@ -12,7 +12,7 @@ import time
 
 import pytest
 from helpers_control import cmd, start_pen
-from helpers_reliability import (FaultyBackend, cpu_seconds, fds, peak_rss_mib, rss_mib, run_load,
+from helpers_reliability import (FaultyBackend, cpu_seconds, peak_rss_mib, rss_mib, run_load,
                                  settle)
 
 WORKERS = 500

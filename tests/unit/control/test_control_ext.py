@@ -51,3 +51,23 @@ def test_server_state_lines() -> None:
     assert " state blacklisted " in lines[1] and "blacklist_left 20" in lines[1]
     a.run("server 0 undrain")
     assert " state up " in a.run("server_state").text.splitlines()[0]
+
+
+def test_nul_bytes_in_paths_are_a_clean_error() -> None:
+    """Regression (found by tests/fuzz): `log \\x00` raised ValueError out of the interpreter."""
+    for running in (False, True):
+        a, _ = make(running=running)
+        for line in ("log \x00", "web_stats a\x00b", "write /tmp/x\x00", "include \x00"):
+            r = a.run(line)
+            assert r.text.startswith("error: "), (line, r)
+
+
+def test_table_sizes_have_a_ceiling() -> None:
+    """Regression (found by tests/fuzz): `clients_max 99999999999` raised MemoryError, as C
+    pen's huge `server N` exhausted memory (spec §10.3)."""
+    from pen.settings import MAX_CLIENTS, MAX_CONNS
+    a, _ = make()
+    assert a.run("clients_max 99999999999").text.startswith("error: clients_max")
+    assert a.run(f"clients_max {MAX_CLIENTS}").text == f"{MAX_CLIENTS}\n"
+    assert len(a.state.clients.slots) < 10           # slots grow with clients, not the maximum
+    assert a.run(f"conn_max {MAX_CONNS + 1}").text.startswith("error: conn_max")
