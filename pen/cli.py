@@ -8,14 +8,14 @@ option or value says exactly what is wrong and exits non-zero.
 from __future__ import annotations
 
 import os
-import ipaddress
 import sys
 
 import click
 
 from pen import C_PEN_VERSION, __version__
 from pen.core.addr import AddressError, parse_listen, parse_server
-from pen.settings import MAX_CLIENTS, MAX_CONNS, MIN_BACKLOG, Settings
+from pen.settings import (DSR_PSEUDO_PORT, MAX_CLIENTS, MAX_CONNS, MIN_BACKLOG, Settings,
+                          dsr_all_ports)
 
 OBSOLETE = {
     "D": "Pen 0.26.0 removed the delayed forward feature,\nmaking the -D option obsolete",
@@ -167,21 +167,6 @@ def build_settings(args: tuple[str, ...], opts: dict) -> Settings:
     except AddressError as e:
         raise click.UsageError(str(e)) from None
     return s
-
-
-DSR_PSEUDO_PORT = "1"     # DSR forwards frames by MAC: a server's port is never used
-
-
-def dsr_all_ports(s: Settings) -> bool:
-    """C pen's DSR form `VIP` or `VIP:0` (every port), with `dsr_if` given by -o/-O (§1.10)."""
-    if not any(cmd.split()[:1] == ["dsr_if"] for cmd in s.commands):
-        return False
-    host, _, port = (s.listen or "").partition(":")
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return port in ("", "0")
 
 
 def main() -> None:

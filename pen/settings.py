@@ -4,6 +4,7 @@ The command line fills it in; penctl commands change it at run time.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from pen.core.confine import Confinement
@@ -108,3 +109,19 @@ class Settings:
         flags = (("hash", self.hash), ("roundrobin", self.roundrobin),
                  ("stubborn", self.stubborn), ("weight", self.weight), ("prio", self.prio))
         return " ".join(name if on else f"no {name}" for name, on in flags)
+
+
+DSR_PSEUDO_PORT = "1"     # DSR forwards frames by MAC: a server's port is never used
+
+
+def dsr_all_ports(s: Settings) -> bool:
+    """C pen's DSR form `VIP` or `VIP:0` (every port), with `dsr_if` given by -o/-O (§1.10).
+    Read from the start-up commands: they run after the command-line servers are parsed."""
+    if not any(cmd.split()[:1] == ["dsr_if"] for cmd in s.commands):
+        return False
+    host, _, port = (s.listen or "").partition(":")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return port in ("", "0")

@@ -19,7 +19,7 @@ from pen.core import accesslog, selection
 from pen.core.addr import parse_listen, parse_server
 from pen.core.httphead import RequestRewriter
 from pen.core.proxyproto import encode_v1, encode_v2
-from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
+from pen.core.servers import DROP, NO_SERVER, Server
 from pen.core.state import PenState
 from pen.engine import listener as listeners
 from pen.engine import tls, transparent
@@ -31,6 +31,7 @@ from pen.engine.logsink import LogSink, open_logsink
 from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, Reactor
 from pen.engine.udp import UdpBalancer
 from pen.resolve import resolve_endpoint
+from pen.settings import DSR_PSEUDO_PORT, dsr_all_ports
 
 log = logging.getLogger("pen")
 
@@ -192,7 +193,7 @@ class Balancer:
         self.conns[index] = conn
         self.nconns += 1
         if s.dummy:
-            self._serve_dummy(conn)
+            serve_dummy(conn)             # penctl `dummy`: pen answers itself (§3.4)
             return
         if self.logsink is not None or s.http:
             proto = "https" if s.ssl_cert else "http"
@@ -386,9 +387,8 @@ class Balancer:
         if srv is None:
             return
         srv.failures += 1
-        if index >= 0 or index == EMERGENCY or index == ABUSE:
-            srv.status = now
-            log.info("blacklisting server %d because of %s", index, why)
+        srv.status = now
+        log.info("blacklisting server %d because of %s", index, why)
 
     # -- the wait queue (pen-ha): clients wait for a server with room ----------------------------
     def _enqueue(self, conn: Conn) -> bool:
@@ -440,9 +440,6 @@ class Balancer:
             self._dequeue()
         self.resume_accept()
 
-    def _serve_dummy(self, conn: Conn) -> None:
-        """penctl `dummy`: pen itself answers every request (§3.4)."""
-        serve_dummy(conn)
 
     # -- TLS ------------------------------------------------------------------------------------
     def load_tls(self) -> None:
@@ -500,7 +497,6 @@ class Balancer:
     def listen_port_for_specs(self) -> str:
         if self.listen_port:
             return self.listen_port
-        from pen.cli import DSR_PSEUDO_PORT, dsr_all_ports
         if dsr_all_ports(self.state.settings):
             return DSR_PSEUDO_PORT
         text = self.state.settings.listen

@@ -41,9 +41,6 @@ SHUT_DOWN = 2
 class _Piped:
     """Marks a direction whose pending data waits in its splice pipe, not in a bytes object."""
 
-    def __len__(self) -> int:
-        return 1
-
 
 PIPED = _Piped()
 
@@ -216,13 +213,14 @@ class Conn:
                 and self.bal.logsink is None:
             self.pipe_u = pipes.get()          # bulk upload: splice from now on
         if self.rewriter is not None:
-            data, lines = self.rewriter.feed(bytes(_view[:n]))
+            chunk = bytes(_view[:n])
+            data, lines = self.rewriter.feed(chunk)
             if self.bal.logsink is not None:
                 if lines:
                     for line in lines:
                         self.bal.log_request(self, line)
                 elif self.rewriter.passthrough():
-                    self.bal.log_request(self, bytes(_view[:n]))
+                    self.bal.log_request(self, chunk)
             if not data:
                 return
         else:

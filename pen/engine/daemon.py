@@ -24,6 +24,7 @@ from pen.core.servers import ABUSE, EMERGENCY
 from pen.core.state import PenState
 from pen.engine import sdnotify, takeover, tls
 from pen.engine.balancer import Balancer
+from pen.engine.logsink import is_network_target
 from pen.procutil import daemonize, log_handler
 from pen.settings import Settings
 
@@ -88,7 +89,7 @@ def absolute_paths(settings: Settings) -> None:
         if value and not os.path.isabs(value):
             setattr(settings, attr, os.path.abspath(value))
     lf = settings.logfile
-    if lf and not (":" in lf and not lf.startswith("/")) and not os.path.isabs(lf):
+    if lf and not is_network_target(lf) and not os.path.isabs(lf):
         settings.logfile = os.path.abspath(lf)
 
 

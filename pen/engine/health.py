@@ -88,8 +88,8 @@ class Probe:
             self.finish(ok, what)
         else:
             reply = agent_verdict(self.reply)
-            self.srv.agent_weight = reply.weight_percent if reply.weight_percent is not None \
-                else self.srv.agent_weight
+            if reply.weight_percent is not None:
+                self.srv.agent_weight = reply.weight_percent
             if reply.state == "drain":
                 self.srv.drain, self.srv.drain_sticky = True, True     # HAProxy's agent drain
             elif reply.state == "up":
