@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""pen-ha against C pen and HAProxy, side by side (issue 8; spec/performance.md).
+"""pen-ha against C pen and HAProxy, side by side (issue 8; bench/README.md).
 
 Runs every balancer on the same backends, in interleaved reps, on the three workloads of
-spec/performance.md, and reports medians, min-max, latency, the balancer's CPU and memory and
-every figure as a ratio to C pen in the same run: the machine is shared and noisy, so only
-ratios taken in one run mean anything (performance.md, "How to measure honestly").
+bench/README.md ("What it does"), and reports medians, min-max, latency, the balancer's CPU and
+memory and every figure as a ratio to C pen in the same run: the machine is shared and noisy,
+so only ratios taken in one run mean anything.
 
 Stdlib only (matplotlib optional, for the PNG), so `python3 bench/bench.py` works from a fresh
 clone once bench/run has installed the Debian packages.  Loopback only; every port is found by
@@ -317,8 +317,10 @@ class Balancer:
 
 def make_balancer(kind: str, tmp: Path, backends: list[int], conns: int = 10000,
                   control: bool = False) -> Balancer:
-    """kind: cpen, penha, penha-wN (pen-ha with --workers N), penha-alt (pen-ha from the
-    tree in $PEN_BENCH_ALT_TREE, to compare a change side by side), haproxy."""
+    """kind: cpen, penha, penha-wN (pen-ha with --workers N), penhac and penhac-wN (the same
+    with the hot path compiled by scripts/compile.sh, the tree in $PEN_BENCH_COMPILED_TREE),
+    penha-alt (pen-ha from the tree in $PEN_BENCH_ALT_TREE, to compare a change side by side),
+    haproxy."""
     port = free_port()
     b1, b2 = (f"127.0.0.1:{p}" for p in backends)
     cport = free_port() if control and kind != "haproxy" else None
@@ -344,21 +346,54 @@ backend be
         return Balancer(kind, [HAPROXY, "-db", "-f", str(cfg)], port)
     if kind == "cpen":
         exe = C_PEN
-    elif kind in ("penha", "penha-alt") or kind.startswith("penha-w"):
+    elif kind in ("penha", "penha-alt", "penha-peer") or kind.startswith(("penha-w", "penhac")):
         exe = str(VENV_PEN)
     else:
         raise ValueError(f"unknown balancer {kind!r}")
     argv = [exe, "-f", "-x", str(conns), "-c", str(conns)]
     if cport:
         argv += ["-u", "root", "-C", f"127.0.0.1:{cport}"]
-    if kind.startswith("penha-w"):
-        argv += ["--workers", kind[len("penha-w"):]]
+    workers = worker_count(kind)
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    if kind == "penha-peer":
+        # issue 17: one peer connected: a second pen-ha (its peer listener only) started by
+        # the same shell, which then becomes the measured pen.  The peer is left to init (a
+        # subshell starts it), so its CPU and memory are not counted as the balancer's; it
+        # shares the process group, so the balancer's stop ends it too
+        pport = free_port()
+        argv += ["--peer", f"127.0.0.1:{pport}"]
+        sink = [exe, "-f", "--peer-listen", f"127.0.0.1:{pport}", f"127.0.0.1:{free_port()}",
+                b1, b2]
+        argv += [f"127.0.0.1:{port}", b1, b2]
+        argv = ["/bin/sh", "-c", f"({shlex.join(sink)} >/dev/null 2>&1 &); exec {shlex.join(argv)}"]
+        return Balancer(kind, argv, port, cport)
     argv += [f"127.0.0.1:{port}", b1, b2]
     env = None
     if kind == "penha-alt":
         # PYTHONPATH comes before the editable install's finder on sys.meta_path
         env = {"PYTHONPATH": os.environ["PEN_BENCH_ALT_TREE"]}
+    elif kind.startswith("penhac"):
+        env = {"PYTHONPATH": os.environ["PEN_BENCH_COMPILED_TREE"]}
     return Balancer(kind, argv, port, cport, env=env)
+
+
+def byte_compile(trees: list) -> str:
+    """Write pen-ha's bytecode caches first, as pip does when it installs a wheel: with
+    PYTHONDONTWRITEBYTECODE set (as here) or a read-only tree, every start would compile each
+    module from source again (about 50 ms of start-up, bench/PROFILE.md)."""
+    py = ROOT / ".venv" / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "compileall", "-q", *map(str, trees)],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        return f"bytecode caches not written ({r.stderr.strip()[-200:]}): start-up includes compiling"
+    return "pen-ha's bytecode caches written before the runs (python -m compileall), as a wheel install has them"
+
+
+def worker_count(kind: str) -> int:
+    """penha-wN / penhac-wN: N; any other kind: 1."""
+    _, _, n = kind.partition("-w")
+    return int(n) if kind.startswith(("penha-w", "penhac-w")) and n.isascii() and n.isdigit() else 1
 
 
 def workers_supported() -> str | None:
@@ -569,7 +604,7 @@ HEADLINE = {"keepalive": ("req_s", "req/s", "cpu_us_per_req", "µs CPU/req"),
 
 
 def targets(summ: dict, idle: list[dict]) -> list[tuple[str, str, str, str]]:
-    """(target, measured, met?, note) rows, from issue 8."""
+    """(target, measured, met?, note) rows: issue 16's (one process, and --workers 2)."""
     rows = []
 
     def ratio(w: str, b: str, m: str):
@@ -582,18 +617,23 @@ def targets(summ: dict, idle: list[dict]) -> list[tuple[str, str, str, str]]:
         ok = val >= goal if op == ">=" else val <= goal
         rows.append((name, f"{val:.2f}x", "yes" if ok else "NO",
                      "" if ok else f"gap {val - goal:+.2f}x"))
-    row("new conn/s >= 1.0x C pen", ratio("close", "penha", "req_s"), ">=", 1.0)
-    row("keep-alive req/s >= 1.0x C pen", ratio("keepalive", "penha", "req_s"), ">=", 1.0)
-    row("bulk MiB/s >= 1.5x C pen", ratio("bulk", "penha", "mib_s"), ">=", 1.5)
-    for w in ("keepalive", "close", "bulk"):
-        row(f"p99 latency ({w}) <= 1.2x C pen", ratio(w, "penha", "p99_ms"), "<=", 1.2)
-    wkinds = sorted({b for per in summ.values() for b in per if b.startswith("penha-w")})
-    if wkinds:
-        for b in wkinds:
-            row(f"new conn/s with {b} >= 1.2x C pen", ratio("close", b, "req_s"), ">=", 1.2, b)
-    else:
-        rows.append(("new conn/s with --workers N >= 1.2x C pen", "n/a", "-",
-                     "pen-ha has no --workers yet"))
+    measured = {b for per in summ.values() for b in per}
+    for b in ("penha", "penhac"):
+        if b == "penhac" and b not in measured:
+            continue
+        pre = "" if b == "penha" else f"{b}: "
+        row(f"{pre}keep-alive req/s >= 1.0x C pen", ratio("keepalive", b, "req_s"), ">=", 1.0, b)
+        row(f"{pre}new conn/s >= 0.9x C pen", ratio("close", b, "req_s"), ">=", 0.9, b)
+        row(f"{pre}bulk MiB/s >= 1.5x C pen", ratio("bulk", b, "mib_s"), ">=", 1.5, b)
+        for w in ("keepalive", "close", "bulk"):
+            row(f"{pre}p99 latency ({w}) <= 1.2x C pen", ratio(w, b, "p99_ms"), "<=", 1.2, b)
+    wkinds = sorted(b for b in measured if worker_count(b) > 1)
+    for b in wkinds:
+        row(f"{b}: new conn/s >= 1.1x C pen", ratio("close", b, "req_s"), ">=", 1.1, b)
+        row(f"{b}: keep-alive req/s >= 0.9x C pen", ratio("keepalive", b, "req_s"), ">=", 0.9, b)
+        row(f"{b}: bulk MiB/s >= 1.5x C pen", ratio("bulk", b, "mib_s"), ">=", 1.5, b)
+    if not wkinds:
+        rows.append(("--workers 2 targets", "n/a", "-", "penha-w2 not measured"))
     pi = [i for i in idle if i["balancer"] == "penha"]
     if pi:
         k = pi[0]["kib_per_conn"]
@@ -626,7 +666,7 @@ def markdown(meta: dict, summ: dict, idle: list[dict], runs: list[dict]) -> str:
          f"Figures are medians (min-max); ratios are to C pen in the same run.", ""]
     if meta.get("notes"):
         L += ["Notes:", ""] + [f"- {n}" for n in meta["notes"]] + [""]
-    L += ["## Targets (issue 8)", "", "| target | measured | met | note |", "|---|---:|:-:|---|"]
+    L += ["## Targets (issue 16)", "", "| target | measured | met | note |", "|---|---:|:-:|---|"]
     L += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(summ, idle)]
     L += [""]
     for w, per in summ.items():
@@ -653,6 +693,23 @@ def markdown(meta: dict, summ: dict, idle: list[dict], runs: list[dict]) -> str:
                 f"{fmt(d['cpu_pct']['median'])} | {fmt(d['cpu_user_pct_of_cpu']['median'])} | "
                 f"{d['peak_rss_kib']['median'] / 1024:.1f} | "
                 f"{d['reps']}/{d['reps'] + d['rejected']} |")
+        L.append("")
+    # CPU per connection by worker count: the trend for bigger machines
+    close = summ.get("close", {})
+    order = ["penha", *sorted(k for k in close if k.startswith("penha-w")),
+             "penhac", *sorted(k for k in close if k.startswith("penhac-w"))]
+    wrows = [(b, close[b]) for b in order if b in close and "cpu_us_per_req" in close[b]]
+    if wrows:
+        L += ["## CPU per new connection, 1 and N worker processes", "",
+              "From the close workload above (balancer CPU: user + system of every process).", "",
+              "| pen-ha | workers | new conn/s | µs CPU per connection | user µs | system µs |",
+              "|---|---:|---:|---:|---:|---:|"]
+        for b, d in wrows:
+            cpu = d["cpu_us_per_req"]["median"]
+            user = cpu * d["cpu_user_pct_of_cpu"]["median"] / 100
+            n = worker_count(b)
+            L.append(f"| {b} | {n} | {fmt(d['req_s']['median'])} | {cpu:.1f} | {user:.1f} | "
+                     f"{cpu - user:.1f} |")
         L.append("")
     # start-up and control port
     L += ["## Start-up and control port", "",
@@ -752,8 +809,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     ap.add_argument("--quick", action="store_true",
                     help="a ~1-minute smoke run: 1 rep of 3 s, 2,000 idle connections")
-    ap.add_argument("--balancers", default="cpen,haproxy,penha,penha-w2",
-                    help="comma list of cpen, haproxy, penha, penha-wN, penha-alt")
+    ap.add_argument("--balancers", default="cpen,haproxy,penha,penha-w2,penhac,penhac-w2",
+                    help="comma list of cpen, haproxy, penha, penha-wN, penhac, penhac-wN "
+                         "(compiled: --compiled-tree), penha-alt, penha-peer")
+    ap.add_argument("--compiled-tree", type=Path, default=HERE.parent / "build" / "compiled",
+                    help="the tree scripts/compile.sh made, for penhac and penhac-wN "
+                         "(default build/compiled)")
     ap.add_argument("--alt-tree", type=Path, default=None,
                     help="a source tree holding another pen/ package: run it as 'penha-alt'"
                          " (side by side with penha, to measure a change)")
@@ -802,16 +863,31 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"penha-alt is pen-ha from {a.alt_tree.resolve()}")
     elif "penha-alt" in balancers:
         ap.error("penha-alt needs --alt-tree DIR")
-    if any(b.startswith("penha-w") for b in balancers):
+    if any(b.startswith("penhac") for b in balancers):
+        if not (a.compiled_tree / "pen" / "cli.py").exists():
+            notes.append(f"penhac skipped: no compiled tree in {a.compiled_tree} "
+                         "(bash scripts/compile.sh makes it)")
+            balancers = [b for b in balancers if not b.startswith("penhac")]
+    if any(b.startswith("penhac") for b in balancers):
+        os.environ["PEN_BENCH_COMPILED_TREE"] = str(a.compiled_tree.resolve())
+        source = a.compiled_tree / "SOURCE"
+        notes.append(f"penhac is pen-ha with its hot path compiled by scripts/compile.sh "
+                     f"({a.compiled_tree.resolve()}, from commit "
+                     f"{source.read_text().strip() if source.exists() else 'unknown'})")
+    if any(worker_count(b) > 1 for b in balancers):
         why = workers_supported()
         if why:
             notes.append(f"pen-ha --workers skipped: pen rejects it ({why})")
-            balancers = [b for b in balancers if not b.startswith("penha-w")]
+            balancers = [b for b in balancers if worker_count(b) == 1]
     for b, exe in (("cpen", C_PEN), ("haproxy", HAPROXY), ("penha", str(VENV_PEN))):
         if b in balancers and not Path(exe).exists():
             notes.append(f"{b} skipped: {exe} missing")
             balancers.remove(b)
     raise_nofile()
+    if any(b.startswith("penha") for b in balancers):
+        notes.append(byte_compile([ROOT / "pen", *([os.environ["PEN_BENCH_COMPILED_TREE"]]
+                                                  if "PEN_BENCH_COMPILED_TREE" in os.environ
+                                                  else [])]))
     ts = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = a.out or HERE / "out" / ts
     out.mkdir(parents=True, exist_ok=True)
@@ -862,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"raised here (two descriptors per proxied connection)")
                 a.idle = n_idle
             for b in balancers:
-                if b.startswith("penha-w"):
+                if worker_count(b) > 1:
                     continue
                 try:
                     i = idle_memory(b, tmp, backends.ports, a.idle)

@@ -7,7 +7,7 @@ Profile before optimising (issue 8).  Starts the same backends as bench.py, runs
 under wrk, and in turn (never together, they would distort each other):
   1. py-spy record --format raw (pen-ha only): self and inclusive time per function;
   2. strace -c -f: syscalls per connection (close) or per request (keep-alive), against
-     C pen's 23 per connection (spec/performance.md).
+     C pen's 23 per connection (strace -c of both, bench/PROFILE.md).
 Needs py-spy in the venv (pip install py-spy) and Debian's strace; writes into --out.
 """
 from __future__ import annotations
@@ -68,6 +68,9 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--gil", action="store_true",
+                    help="py-spy samples only while the GIL is held: interpreter time, "
+                         "without the syscalls")
     a = ap.parse_args()
     out = a.out or B.HERE / "out" / f"profile-{a.balancer}-{a.workload}-{time.strftime('%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,8 @@ def main() -> int:
                 raw = out / "pyspy.raw"
                 spy = subprocess.Popen([str(PYSPY), "record", "--format", "raw", "-r",
                                         str(a.rate), "-d", str(int(a.duration) + 1), "-o",
-                                        str(raw), "--pid", str(bal.proc.pid), "--nonblocking"],
+                                        str(raw), "--pid", str(bal.proc.pid), "--nonblocking"]
+                                       + (["--gil"] if a.gil else []),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 time.sleep(0.5)
                 res = B.run_wrk(bal.port, a.workload, a.duration, lua)
@@ -98,7 +102,7 @@ def main() -> int:
             finally:
                 bal.stop()
         # 2. strace -c -f
-        if shutil.which("strace"):
+        if shutil.which("strace") and not a.gil:
             bal = B.make_balancer(a.balancer, tmp, backends.ports)
             bal.start(tmp)
             try:

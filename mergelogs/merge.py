@@ -1,5 +1,5 @@
 """mergelogs' decisions: pen's file log + the web servers' logs in, merged lines out
-(spec/pen-0.34.md §5.5).
+(mergelogs(1)).
 
 Pure and streaming: lines come in as iterators and go out as a generator, so a multi-gigabyte
 log set is merged in memory proportional to the jitter window, not to the logs.
@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pen.core.accesslog import MAX_REQUEST, PenEntry, parse_file_line
-from pen.core.weblog import WebLine, parse_web_line, render
+from pen.core.formats.accesslog import MAX_REQUEST, PenEntry, parse_file_line
+from pen.core.formats.weblog import WebLine, parse_web_line, render
 
 
 @dataclass(slots=True)
@@ -185,7 +185,7 @@ class PenRescan:
         return best[2]
 
 
-def merge(pen_lines: Callable[[], Iterable[str]], servers: list[tuple[str, Iterable[str]]],
+def merge(pen_lines: Callable[[], Iterable[str]], servers: Sequence[tuple[str, Iterable[str]]],
           opts: Options, stats: Stats | None = None) -> Iterator[str]:
     """Merged lines (with '\\n'), oldest web line first.
 

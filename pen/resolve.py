@@ -4,11 +4,13 @@ from __future__ import annotations
 import socket
 
 from pen.core.addr import AddressError, Endpoint
+from pen.core.numbers import ascii_decimal
 
 
 def resolve_port(port: str, udp: bool) -> int:
-    if port.isdigit():
-        return int(port)
+    number = ascii_decimal(port, 5)
+    if number is not None:
+        return number
     try:
         return socket.getservbyname(port, "udp" if udp else "tcp")
     except OSError:
@@ -17,7 +19,8 @@ def resolve_port(port: str, udp: bool) -> int:
 
 def resolve_endpoint(ep: Endpoint, udp: bool = False,
                      passive: bool = False) -> tuple[int, str, int, tuple | str]:
-    """(family, address text, port, sockaddr); getaddrinfo's first result, as C pen (§1.3)."""
+    """(family, address text, port, sockaddr); getaddrinfo's first result, as C pen (docs/pen.md
+    "Addresses")."""
     if ep.unix:
         return socket.AF_UNIX, ep.host, 1, ep.host
     port = resolve_port(ep.port, udp)
@@ -33,4 +36,4 @@ def resolve_endpoint(ep: Endpoint, udp: bool = False,
         except socket.gaierror as e:
             raise AddressError(f"unknown or invalid address [{ep.host}]: {e.strerror}") from None
     family, _, _, _, sockaddr = infos[0]
-    return family, sockaddr[0], port, sockaddr
+    return family, str(sockaddr[0]), port, sockaddr   # an IP text for AF_INET/AF_INET6

@@ -1,4 +1,4 @@
-"""Every setting of pen, with C pen 0.34.1's defaults (spec/pen-0.34.md §1.4, §1.5).
+"""Every setting of pen, with C pen 0.34.1's defaults (pen(1) OPTIONS).
 
 The command line fills it in; penctl commands change it at run time.
 """
@@ -18,9 +18,11 @@ DEFAULT_BACKLOG = 500
 DEFAULT_PENDING_MAX = 100
 MIN_BACKLOG = 50
 # Ceilings for the table sizes (C pen had none: `server 99999999` or a huge -c/-x/clients_max
-# exhausted memory, spec §10.3).  A million connections is already past any fd limit.
+# exhausted memory, docs/compatibility.md).  A million connections is already past any fd limit.
 MAX_CLIENTS = 16_777_216
 MAX_CONNS = 1_048_576
+
+MAX_WORKERS = 64                    # --workers ceiling (pen.core.shared has one row each)
 
 
 @dataclass(slots=True)
@@ -97,15 +99,22 @@ class Settings:
     ssl_sni_path: str | None = None
     ssl_ocsp_response: str | None = None
     ssl_client_renegotiation_interval: int = 3600
+    tls_handshake_timeout: float = 10.0      # seconds a TLS client has to finish its handshake
     dsr_if: str | None = None
     dsr_ip: str | None = None
     geoip_db: list[str] = field(default_factory=list)   # issue 11: [] = Debian's GeoIP files
     control_socket_mode: int = 0o600
     takeover: str | None = None      # pen-ha: take the listener from the pen at this control path
+    workers: int = 1                 # pen-ha: worker processes (--workers, `workers N`); 0 = auto
     confine: Confinement = field(default_factory=Confinement)   # issue 10: run-time file access
+    # issue 17: pen peers share the client table (docs/peers.md)
+    peers: list[str] = field(default_factory=list)   # --peer HOST:PORT, `peer`
+    peer_listen: str | None = None   # --peer-listen [HOST:]PORT
+    peer_key: str | None = None      # --peer-key FILE
 
     def mode_text(self) -> str:
-        """The `mode` reply (§3.4): `[no ]hash [no ]roundrobin [no ]stubborn [no ]weight [no ]prio`."""
+        """The `mode` reply (penctl(1) `mode`): `[no ]hash [no ]roundrobin [no ]stubborn
+        [no ]weight [no ]prio`."""
         flags = (("hash", self.hash), ("roundrobin", self.roundrobin),
                  ("stubborn", self.stubborn), ("weight", self.weight), ("prio", self.prio))
         return " ".join(name if on else f"no {name}" for name, on in flags)
@@ -115,7 +124,8 @@ DSR_PSEUDO_PORT = "1"     # DSR forwards frames by MAC: a server's port is never
 
 
 def dsr_all_ports(s: Settings) -> bool:
-    """C pen's DSR form `VIP` or `VIP:0` (every port), with `dsr_if` given by -o/-O (§1.10).
+    """C pen's DSR form `VIP` or `VIP:0` (every port), with `dsr_if` given by -o/-O
+    (docs/dataplane.md "Direct Server Return").
     Read from the start-up commands: they run after the command-line servers are parsed."""
     if not any(cmd.split()[:1] == ["dsr_if"] for cmd in s.commands):
         return False

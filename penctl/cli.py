@@ -1,22 +1,25 @@
-"""`penctl`: send one command to pen's control port and print the reply (spec/pen-0.34.md §3.2).
+"""`penctl`: send one command to pen's control port and print the reply (penctl(1)).
 
     penctl host:port|/path/to/socket command [args...]
 
-Messages and exit codes are C penctl's: fewer than two arguments prints the usage and exits 0;
-`no port given`, `error connecting to server` and `error reading from socket` exit 1.  Works
-against C pen's control port too.  `--json` turns the replies of servers, recent, mode and
-status into JSON.
+Messages are C penctl's.  Exit codes (docs/penctl.md): 0 when pen carried the command out; 1
+when pen refused it (`error: ...`, an unknown command), or on `no port given`, `error
+connecting to server` and `error reading from socket`; 2 on a usage error (fewer than two
+arguments: C penctl exited 0).  Works against C pen's control port too.  `--json` turns the
+replies of servers, recent, mode and status into JSON, and any failure into {"error": ...}.
 """
 from __future__ import annotations
 
 import json
 import socket
 import sys
+from typing import NoReturn
 
 import click
 
 from pen.core.control import COMMAND_WORDS
-from penctl.replies import PARSERS, to_data
+from pen.version import version_option
+from penctl.replies import PARSERS, refusal, to_data
 
 MAX_REQUEST = 1023
 USAGE = "usage: penctl host:port command"
@@ -27,10 +30,10 @@ class PenctlError(Exception):
 
 
 def connect(address: str, timeout: float) -> socket.socket:
-    """A unix path if it contains '/', else host:port split at the last ':' (§3.2)."""
+    """A unix path if it contains '/', else host:port split at the last ':' (penctl(1))."""
     if "/" in address:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        target: object = address
+        target: str | tuple[object, ...] = address
     else:
         host, sep, port = address.rpartition(":")
         if not sep:
@@ -39,8 +42,10 @@ def connect(address: str, timeout: float) -> socket.socket:
         try:
             family, kind, proto, _, target = socket.getaddrinfo(
                 host, port, 0, socket.SOCK_STREAM)[0]
-        except (socket.gaierror, UnicodeError):
-            raise PenctlError("error connecting to server") from None
+        except socket.gaierror as e:              # C penctl prints gai_strerror's text
+            raise PenctlError(f"getaddrinfo: {e.strerror}") from None
+        except UnicodeError:
+            raise PenctlError("getaddrinfo: Name or service not known") from None
         sock = socket.socket(family, kind, proto)
     sock.settimeout(timeout)
     try:
@@ -52,11 +57,13 @@ def connect(address: str, timeout: float) -> socket.socket:
 
 
 def request(address: str, line: str, timeout: float = 10.0) -> bytes:
-    """Send one command line, return everything pen answers until it closes."""
-    data = (line + "\n").encode()
-    if len(data) > MAX_REQUEST:
-        raise PenctlError(f"command too long ({len(data)} bytes, at most {MAX_REQUEST})")
+    """Send one command line, return everything pen answers until it closes.  As C penctl,
+    connect first, then refuse a line over its buffer."""
     sock = connect(address, timeout)
+    data = (line + "\n").encode()
+    if len(data) + 1 > MAX_REQUEST:     # C penctl's buffer: the line, "\n" and a NUL
+        sock.close()
+        raise PenctlError("Overlong argument list")
     chunks = []
     try:
         sock.sendall(data)
@@ -89,9 +96,10 @@ EPILOG = ("\b\nCommands (see docs/penctl.md):\n" + "\n".join(
                                  "max_content_width": 100},
                epilog=EPILOG)
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the reply as JSON (servers, recent, mode, status; others as {\"reply\"}).")
+              help="Print the reply as JSON (servers, peers, recent, mode, status; others as {\"reply\"}).")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds to wait for pen.")
+@version_option("penctl")
 @click.argument("address", required=False, metavar="host:port|/path")
 @click.argument("command", required=False, shell_complete=complete_command)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -99,20 +107,28 @@ def command(address: str | None, command: str | None, args: tuple[str, ...], as_
             timeout: float) -> None:
     """Control a running pen (or C pen) through its control port (-C)."""
     if address is None or command is None:
-        click.echo(USAGE)
-        sys.exit(0)
+        fail(USAGE, 2, as_json)
     line = " ".join((command,) + args)
     try:
         reply = request(address, line, timeout)
     except PenctlError as e:
-        click.echo(str(e), err=True)
-        sys.exit(1)
+        fail(str(e), 1, as_json)
+    text = reply.decode("utf-8", "replace")
     if as_json:
-        text = reply.decode("utf-8", "replace")
         click.echo(json.dumps(to_data(command, text), indent=2))
     else:
         sys.stdout.buffer.write(reply)
         sys.stdout.flush()
+    sys.exit(0 if refusal(text) is None else 1)
+
+
+def fail(message: str, status: int, as_json: bool) -> NoReturn:
+    """A failure before pen answered: the message on stderr, or {"error"} with --json."""
+    if as_json:
+        click.echo(json.dumps({"error": message}, indent=2))
+    else:
+        click.echo(message, err=True)
+    sys.exit(status)
 
 
 def main() -> None:

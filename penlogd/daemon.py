@@ -1,10 +1,11 @@
-"""penlogd: merge pen's request entries with the web servers' log lines, live (spec/pen-0.34.md §5.4).
+"""penlogd: merge pen's request entries with the web servers' log lines, live (penlogd(1)).
 
 The I/O shell: one UDP socket, a selectors loop, signals through a wakeup fd.  Every decision
 is `penlogd.matcher.Matcher`'s.  See docs/penlogd.md.
 """
 from __future__ import annotations
 
+import codecs
 import logging
 import logging.handlers
 import os
@@ -18,8 +19,11 @@ from typing import TextIO
 
 import click
 
-from pen.core.accesslog import is_pen_datagram, parse_datagram
-from pen.procutil import daemonize, log_handler
+from pen.core.formats.accesslog import is_pen_datagram, parse_datagram
+from pen.core.numbers import ascii_decimal
+from pen.engine import sdnotify    # os and socket only: no engine comes with it
+from pen.procutil import become_user, daemonize, log_handler
+from pen.version import version_option
 from penlogd.matcher import Matcher
 from penlogd.senders import DEFAULT_ALLOW, Senders, parse_networks
 
@@ -109,7 +113,9 @@ class Daemon:
         if is_pen_datagram(data):
             entry = parse_datagram(data)
             if entry is None:
-                log.warning("discarding bogus pen line %s", data[:200].decode("latin-1").rstrip())
+                self.matcher.counters.bogus_pen += 1
+                log.warning("discarding bogus pen line %r (%d so far)", data[:200],
+                            self.matcher.counters.bogus_pen)
                 return
             self.out.write(self.matcher.add_pen(entry, now))
             return
@@ -125,7 +131,12 @@ class Daemon:
             except OSError as err:          # e.g. an ICMP error queued on the socket
                 log.debug("receive error: %s", err)
                 continue
-            self.on_datagram(data, peer[0])
+            try:
+                self.on_datagram(data, peer[0])
+            except Exception:               # no datagram may stop the daemon (issue 18)
+                self.matcher.counters.failed += 1
+                log.exception("datagram from %s (%d bytes) skipped; %d so far", peer[0],
+                              len(data), self.matcher.counters.failed)
 
     def run(self, wakeup: socket.socket) -> None:
         sel = selectors.DefaultSelector()
@@ -152,8 +163,9 @@ class Daemon:
         self.out.write(self.matcher.drain())
         c = self.matcher.counters
         log.debug("exit: %d pen entries, %d web lines (%d by connection, %d by request,"
-                  " %d unmatched, %d unparsed)", c.pen_entries, c.web_lines, c.matched_conn,
-                  c.matched_request, c.unmatched, c.unparsed)
+                  " %d unmatched, %d unparsed), %d bogus pen datagrams, %d failed",
+                  c.pen_entries, c.web_lines, c.matched_conn, c.matched_request, c.unmatched,
+                  c.unparsed, c.bogus_pen, c.failed)
 
 
 def _setup_logging(debug: int, foreground: bool) -> None:
@@ -211,13 +223,15 @@ def _fail(msg: str) -> None:
 @click.option("--hold", type=float, default=1.0, show_default=True,
               help="Seconds an unmatched web line waits for pen's entry (0: C's behaviour).")
 @click.option("--port-file", metavar="FILE", help="Write the bound UDP port to FILE (for port 0).")
+@version_option("penlogd")
 @click.argument("port", required=False)
 def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile: str | None,
          cache: int, pidfile: str | None, user: str | None, listen: str, allow: tuple[str, ...],
          hold: float, port_file: str | None, port: str | None) -> None:
     """Receive pen's log entries and the web servers' log lines on UDP PORT, write the web
     lines with the real client address.  PORT 0 picks a free port (see --port-file)."""
-    if port is None or not port.isdigit() or int(port) > 65535:
+    number = ascii_decimal(port, 5) if port is not None else None
+    if number is None or number > 65535:
         click.echo(USAGE, nl=False)
         sys.exit(0)
     if cache < 1:
@@ -235,7 +249,7 @@ def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile
         except KeyError:
             _fail(f"Can't getpwnam({user})")
     try:
-        sock = _bind(listen, int(port))
+        sock = _bind(listen, number)
     except OSError as err:
         _fail(f"cannot bind UDP {listen}:{port}: {err}")
     bound = sock.getsockname()[1]
@@ -251,12 +265,13 @@ def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile
     signal.signal(signal.SIGINT, flags.on_term)
     if port_file and jail:      # outside the jail; otherwise written last, as the ready signal
         _write_port(port_file, bound)
+    sdnotify.prepare()          # $NOTIFY_SOCKET lies outside the jail
     if jail:
         os.chroot(jail)
         os.chdir("/")
     if pwd is not None:
-        os.setgid(pwd.pw_gid)
-        os.setuid(pwd.pw_uid)
+        codecs.lookup("latin-1")    # loaded now: the interpreter's files may be root's only
+        become_user(pwd.pw_uid, pwd.pw_gid)     # supplementary groups too, as pen does
     try:
         out = Output(logfile, unbuffer)
     except OSError as err:
@@ -271,9 +286,13 @@ def main(debug: int, foreground: bool, unbuffer: bool, jail: str | None, logfile
     if port_file and not jail:
         _write_port(port_file, bound)
     daemon = Daemon(sock, Matcher(capacity=cache, hold=max(0.0, hold)), senders, out, flags)
+    # Type=notify (deploy/systemd/penlogd.service): units ordered after penlogd start only once
+    # the socket is bound and the merged log open
+    sdnotify.notify("READY=1", f"STATUS=merging on UDP {listen}:{bound}", f"MAINPID={os.getpid()}")
     try:
         daemon.run(wake_r)
     finally:
+        sdnotify.notify("STOPPING=1")
         out.close()
         if pidfile:
             try:

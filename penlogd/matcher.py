@@ -1,4 +1,4 @@
-"""penlogd's decisions: pen entries and web lines in, merged log lines out (spec/pen-0.34.md §5.4).
+"""penlogd's decisions: pen entries and web lines in, merged log lines out (penlogd(1)).
 
 Pure: no sockets, no clock (`now` is passed in).  Differences from C penlogd, on purpose:
 
@@ -19,8 +19,8 @@ import ipaddress
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from pen.core.accesslog import MAX_REQUEST, PenEntry
-from pen.core.weblog import WebLine, parse_web_line, render, strip_syslog
+from pen.core.formats.accesslog import MAX_REQUEST, PenEntry
+from pen.core.formats.weblog import WebLine, parse_web_line, render, strip_syslog
 
 
 @functools.lru_cache(maxsize=4096)
@@ -63,6 +63,8 @@ class Counters:
     unmatched: int = 0
     unparsed: int = 0
     evicted: int = 0
+    bogus_pen: int = 0          # pen datagrams that could not be parsed: skipped
+    failed: int = 0             # datagrams whose handling raised: skipped (a bug, logged)
 
 
 @dataclass(slots=True)

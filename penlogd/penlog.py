@@ -1,4 +1,4 @@
-"""penlog: the piped logger a web server writes its access log into (spec/pen-0.34.md §5.3).
+"""penlog: the piped logger a web server writes its access log into (penlog(1)).
 
 ``penlog server_ip server_port [my_ip]``: every line on stdin becomes one UDP datagram to
 penlogd; `my_ip` is bound as the source address, since penlogd knows a web server by the
@@ -10,6 +10,9 @@ import socket
 import sys
 
 import click
+
+from pen.core.numbers import ascii_decimal
+from pen.version import version_option
 
 USAGE = "Usage: {prog} server_ip server_port [my_ip]"   # on stderr, as C
 MAX_LINE = 65000        # C cuts lines at 1023 bytes and sends the rest as a separate datagram
@@ -42,6 +45,7 @@ def forward(stream: object, sock: socket.socket, dest: tuple) -> int:
 
 
 @click.command(context_settings={"help_option_names": ["--help"]})
+@version_option("penlog")
 @click.argument("args", nargs=-1)
 def main(args: tuple[str, ...]) -> None:
     """Forward stdin's log lines to penlogd: penlog SERVER_IP SERVER_PORT [MY_IP]."""
@@ -49,7 +53,7 @@ def main(args: tuple[str, ...]) -> None:
         click.echo(USAGE.format(prog=sys.argv[0]), err=True)
         sys.exit(1)
     host, port_text = args[0], args[1]
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not 0 < (ascii_decimal(port_text, 5) or 0) < 65536:
         click.echo(f"penlog: bad port '{port_text}'", err=True)
         sys.exit(1)
     try:

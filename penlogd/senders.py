@@ -1,7 +1,7 @@
 """Which datagram senders penlogd listens to (docs/penlogd.md "Senders").
 
-C penlogd accepts a datagram from anyone (spec/pen-0.34.md §5.4: "The UDP input is
-unauthenticated and can be spoofed"); ours only from the configured networks, loopback by
+C penlogd accepts a datagram from anyone (its UDP input is unauthenticated and can be
+spoofed: docs/penlogd.md "Senders"); ours only from the configured networks, loopback by
 default.  Pure.
 """
 from __future__ import annotations

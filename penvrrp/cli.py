@@ -9,17 +9,21 @@ by penvrrp.core.config, so a bad option and a bad file line read the same way.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import logging
 import logging.handlers
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import click
 
 from pen.procutil import daemonize, log_handler
-from penvrrp.core import config
+from pen.version import version_option
+from penvrrp.core import config, privileges
 from penvrrp.core.config import Config, ConfigError
 
 log = logging.getLogger("penvrrp")
@@ -29,7 +33,7 @@ def _cli_instance(opts: dict[str, Any]) -> dict[str, Any]:
     """Only what was given on the command line, keyed as in the TOML file."""
     d: dict[str, Any] = {}
     simple = {"name": "name", "interface": "interface", "vrid": "vrid", "priority": "priority",
-              "advert_int": "advert_int", "version": "version", "preempt_delay": "preempt_delay",
+              "advert_int": "advert_int", "vrrp_version": "version", "preempt_delay": "preempt_delay",
               "unicast_src": "unicast_src", "auth_pass": "auth_pass", "notify": "notify",
               "notify_master": "notify_master", "notify_backup": "notify_backup",
               "notify_fault": "notify_fault", "notify_stop": "notify_stop",
@@ -63,6 +67,10 @@ def build_config(opts: dict[str, Any]) -> Config:
     doc = config.merge_cli(doc, cli)
     if opts["state_file"]:
         doc["state_file"] = opts["state_file"]
+    if opts.get("metrics_listen"):
+        doc["metrics_listen"] = opts["metrics_listen"]
+    if opts.get("node_name") is not None:
+        doc["node_name"] = opts["node_name"]
     return config.config_from_dict(doc, opts["config_file"] or "command line")
 
 
@@ -78,7 +86,9 @@ _TRACK_HELP = ("Tracked objects lower the priority by --track-weight while faili
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["--help"],
                                                             "max_content_width": 100},
-             epilog="Subcommand: `penvrrp status [--state-file FILE] [--json]` prints the running state. "
+             epilog="Subcommands: `penvrrp status [--state-file FILE] [--json]` prints the running state "
+                    "(exit 3 when the agent is gone or its state is stale); `penvrrp -c FILE cleanup` "
+                    "resigns and removes the VIPs a killed agent left behind. "
                     + _TRACK_HELP + " See docs/penvrrp.md.")
 @click.option("-f", "--foreground", is_flag=True, help="Stay in the foreground and log to stderr.")
 @click.option("-c", "--config", "config_file", metavar="FILE", help="TOML file with one or more [[instance]] tables.")
@@ -87,7 +97,8 @@ _TRACK_HELP = ("Tracked objects lower the priority by --track-weight while faili
 @click.option("-p", "--priority", type=int, metavar="PRIORITY", help="1-255, 255 = address owner [100].")
 @click.option("--vip", multiple=True, metavar="ADDR[/LEN]", help="Virtual IP address; repeat for more.")
 @click.option("--advert-int", type=float, metavar="SECONDS", help="Advert interval; v3 0.01-40.95, v2 whole seconds [1].")
-@click.option("--version", type=click.IntRange(2, 3), metavar="2|3", help="VRRP version [3].")
+@click.option("--vrrp-version", type=click.IntRange(2, 3), metavar="2|3",
+              help="VRRP protocol version [3] (config key `version`).")
 @click.option("--nopreempt", is_flag=True, help="Never take over from a lower-priority master.")
 @click.option("--preempt-delay", type=float, metavar="S", help="Accept a lower-priority master for S seconds after start.")
 @click.option("--unicast-src", metavar="ADDR", help="Source address for unicast adverts.")
@@ -114,8 +125,13 @@ _TRACK_HELP = ("Tracked objects lower the priority by --track-weight while faili
 @click.option("--garp-refresh", type=float, metavar="S", help="Re-announce every S seconds as master, 0 = never [0].")
 @click.option("--state-file", metavar="FILE", help=f"JSON state and counters [{config.DEFAULT_STATE_FILE}].")
 @click.option("--pid-file", metavar="FILE", help="Write the daemon's pid here.")
+@click.option("--metrics-listen", metavar="[HOST:]PORT",
+              help="Serve GET /metrics (Prometheus) and /status.json here [host 127.0.0.1].")
+@click.option("--node-name", metavar="NAME",
+              help="This node's name in /status.json and /metrics [the hostname].")
 @click.option("--debug", is_flag=True, help="Log at debug level.")
 @click.option("--check", is_flag=True, help="Validate the configuration and exit.")
+@version_option("penvrrp")
 @click.pass_context
 def main(ctx: click.Context, **opts: Any) -> None:
     """penvrrp: VRRP (v2/v3, IPv4/IPv6) agent moving a virtual IP between pen nodes,
@@ -133,16 +149,26 @@ def main(ctx: click.Context, **opts: Any) -> None:
                        f"vips {' '.join(str(v) for v in inst.vips)}")
         click.echo(f"configuration OK: {len(cfg.instances)} instance(s)")
         return
-    if os.geteuid() != 0:
-        click.echo("penvrrp: warning: not root; raw sockets and address changes need CAP_NET_RAW and CAP_NET_ADMIN",
-                   err=True)
+    try:   # scapy and pyroute2 come with the vrrp extra, only penvrrp needs them
+        from penvrrp.runtime.agent import Agent
+    except ImportError as exc:
+        raise click.ClickException(f"{exc}: penvrrp needs scapy and pyroute2>=0.9.1, "
+                                   "install them with: pip install 'pen-ha[vrrp]'") from None
+    try:
+        lacking = privileges.missing(Path("/proc/self/status").read_text())
+    except OSError:
+        lacking = []
+    if lacking:
+        click.echo(f"penvrrp: warning: without {', '.join(lacking)}: those will fail", err=True)
     if not opts["foreground"]:
-        daemonize()
+        daemonize(keep_cwd=False)
     _setup_logging(opts["foreground"], opts["debug"])
     if opts["pid_file"]:
         with open(opts["pid_file"], "w") as fh:
             fh.write(f"{os.getpid()}\n")
-    from penvrrp.runtime.agent import Agent  # scapy/pyroute2 only when running
+
+    # systemd's watchdog sends SIGABRT to an agent that stopped pinging: say where it hung
+    faulthandler.enable()
 
     def load() -> Config:
         return build_config(opts)
@@ -169,6 +195,8 @@ def status(ctx: click.Context, state_file: str | None, as_json: bool) -> None:
     """Print each instance's state, priority, tracking and counters."""
     from penvrrp.core.status import render
 
+    from penvrrp.core.status import staleness
+
     path = state_file or (ctx.obj or {}).get("state_file") or config.DEFAULT_STATE_FILE
     try:
         with open(path) as fh:
@@ -177,4 +205,36 @@ def status(ctx: click.Context, state_file: str | None, as_json: bool) -> None:
         raise click.ClickException(f"cannot read state file {path}: {exc.strerror} (is penvrrp running?)") from None
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"state file {path} is not valid JSON: {exc}") from None
-    click.echo(json.dumps(doc, indent=1) if as_json else render(doc))
+    why = staleness(doc, time.time(), _pid_alive)
+    click.echo(json.dumps({**doc, "stale": why}, indent=1) if as_json else render(doc, why))
+    if why:
+        sys.exit(STALE_EXIT)
+
+
+STALE_EXIT = 3       # as LSB's "program is not running"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@main.command()
+@click.pass_context
+def cleanup(ctx: click.Context) -> None:
+    """Resign and remove the VIPs a dead agent left on its interfaces (ExecStopPost)."""
+    opts = ctx.obj or {}
+    try:
+        cfg = build_config(opts)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    _setup_logging(True, bool(opts.get("debug")))
+    from penvrrp.runtime.cleanup import release_all
+
+    removed = asyncio.run(release_all(cfg))
+    click.echo(f"removed {' '.join(removed)}" if removed else "no VIPs held")

@@ -3,11 +3,20 @@
 # project installed into it with its test extra.  Idempotent: a second run is quick.
 #   scripts/setup.sh            everything the tests need
 #   scripts/setup.sh --minimal  only the virtualenv (the demo needs nothing more)
+#   scripts/setup.sh --compiled also compile the hot path with mypyc into build/compiled
+#                               (scripts/compile.sh; run pen with PYTHONPATH=build/compiled)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 minimal=0
-[ "${1:-}" = "--minimal" ] && minimal=1
+compiled=0
+for arg in "$@"; do
+    case "$arg" in
+        --minimal) minimal=1 ;;
+        --compiled) compiled=1 ;;
+        *) echo "setup: unknown option $arg (--minimal, --compiled)" >&2; exit 2 ;;
+    esac
+done
 
 want=()
 if [ "$minimal" = 0 ]; then
@@ -54,4 +63,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     quiet_pip --upgrade pip
     quiet_pip -e ".[test]"
     touch "$stamp"
+fi
+if [ "$compiled" = 1 ]; then
+    bash scripts/compile.sh
 fi

@@ -1,32 +1,39 @@
 """webstats: the WSGI application (docs/webstats.md).
 
 C pen's status was a file written on SIGUSR1 and a CGI that slept two seconds before printing
-it (spec/pen-0.34.md §6.3).  This asks pen's control port for the live state on every request
+it (docs/webstats.md).  This asks pen's control port for the live state on every request
 and renders it; the same callable runs under any WSGI server, as CGI (webstats/cgi.py) and
 standalone (`webstats --control ADDR --listen HOST:PORT`).
 
   GET  /             the status page (HTML; ?refresh=N, 0 = no auto-refresh)
   GET  /api/status   {"status", "history", "pen_ha"} as JSON
   GET  /metrics      Prometheus text (pen's `metrics` command, passed through)
+  GET  /cluster      every node of the HA pair, pen and penvrrp (with a cluster file)
+  GET  /api/cluster  the same as JSON
   POST /action       drain / undrain / blacklist / unblacklist / weight one server
                      (only with actions enabled; CSRF token required)
 
 Configuration comes from the WSGI environ first, then the process environment:
 PEN_CONTROL (host:port or a unix socket path), WEBSTATS_ACTIONS=1, WEBSTATS_SECRET,
-WEBSTATS_REFRESH (seconds), WEBSTATS_TIMEOUT (seconds).
+WEBSTATS_REFRESH (seconds), WEBSTATS_TIMEOUT (seconds), WEBSTATS_VRRP (this node's penvrrp
+status URL), WEBSTATS_CLUSTER (the cluster file, webstats/cluster.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from pen.core.metrics import CONTENT_TYPE as METRICS_TYPE
+from pen.core.formats.metrics import CONTENT_TYPE as METRICS_TYPE
 from pen.core.servers import MAX_SERVERS
-from webstats import csrf, source
+from webstats import cluster, csrf, source, vrrp
+from webstats.ha_page import cluster_page, header_badges, vrrp_section
+from webstats.markup import Markup
 from webstats.page import CSP, View, message_page, render
 
 MAX_BODY = 4096
@@ -44,6 +51,9 @@ class Config:
     secret: bytes = b""
     refresh: int = 10
     timeout: float = source.DEFAULT_TIMEOUT
+    vrrp: str = ""                              # this node's penvrrp /status.json
+    cluster: tuple[cluster.Node, ...] = ()
+    cluster_error: str = ""                     # the cluster file could not be used
 
     @classmethod
     def from_env(cls, *envs: Mapping[str, object]) -> Config:
@@ -56,11 +66,19 @@ class Config:
 
         refresh = get("WEBSTATS_REFRESH", "10")
         timeout = get("WEBSTATS_TIMEOUT", str(source.DEFAULT_TIMEOUT))
+        nodes: tuple[cluster.Node, ...] = ()
+        cluster_error = ""
+        if get("WEBSTATS_CLUSTER"):
+            try:
+                nodes = cluster.load(get("WEBSTATS_CLUSTER"))
+            except cluster.ClusterError as exc:
+                cluster_error = str(exc)
         return cls(control=get("PEN_CONTROL"),
                    actions=get("WEBSTATS_ACTIONS").lower() in TRUE,
                    secret=get("WEBSTATS_SECRET").encode(),
                    refresh=_bounded_int(refresh, 0, MAX_REFRESH, 10),
-                   timeout=_bounded_float(timeout, 0.1, 60.0, source.DEFAULT_TIMEOUT))
+                   timeout=_bounded_float(timeout, 0.1, 60.0, source.DEFAULT_TIMEOUT),
+                   vrrp=get("WEBSTATS_VRRP"), cluster=nodes, cluster_error=cluster_error)
 
 
 def _bounded_int(text: object, low: int, high: int, default: int) -> int:
@@ -91,7 +109,10 @@ class Response:
                         ("Referrer-Policy", "no-referrer")] + (headers or [])
 
 
-def _html(status: str, body: str, headers: list[tuple[str, str]] | None = None) -> Response:
+def _html(status: str, body: Markup, headers: list[tuple[str, str]] | None = None) -> Response:
+    """Only Markup goes out as HTML: a plain string here is a bug, not a page."""
+    if not isinstance(body, Markup):
+        raise TypeError("text/html responses take webstats.markup.Markup")
     return Response(status, body, "text/html; charset=utf-8",
                     [("Content-Security-Policy", CSP), ("X-Frame-Options", "DENY")]
                     + (headers or []))
@@ -141,6 +162,8 @@ class WebStats:
             return self.api(cfg)
         if path == "/metrics":
             return self.metrics(cfg)
+        if path in ("/cluster", "/api/cluster"):
+            return self.cluster(cfg, base, as_json=path == "/api/cluster")
         return _html("404 Not Found", message_page("not found", "no such page", base))
 
     # -- pages -------------------------------------------------------------------------------
@@ -155,8 +178,9 @@ class WebStats:
                 session = csrf.session_from(environ.get("HTTP_COOKIE", ""))
                 if session is None:
                     session = csrf.new_session()
-                    headers.append(("Set-Cookie", csrf.set_cookie(session, base)))
-                view.actions, view.csrf = True, csrf.token(cfg.secret, session)
+                    headers.append(("Set-Cookie", csrf.set_cookie(session, base,
+                                                                  secure=_https(environ))))
+                view.actions, view.csrf = True, csrf.token(cfg.secret, session, time.time())
             else:
                 view.actions_note = ("Actions are enabled but WEBSTATS_SECRET is not set: "
                                      "they stay off.")
@@ -164,6 +188,12 @@ class WebStats:
         if done:
             view.done, view.done_server = done, _bounded_int(_first(query, "server", -1), 0,
                                                              MAX_SERVERS, -1)
+        if cfg.vrrp:
+            status, why = _vrrp(cfg)
+            view.sections.append(vrrp_section(status, why))
+            view.header_extra += header_badges(status, why, base, bool(cfg.cluster))
+        elif cfg.cluster:
+            view.header_extra += header_badges(None, "", base, True)
         try:
             live = source.fetch(cfg.control, cfg.timeout)
         except source.SourceError as exc:
@@ -179,8 +209,29 @@ class WebStats:
         except source.SourceError as exc:
             return Response("502 Bad Gateway", json.dumps({"error": str(exc)}),
                             "application/json")
-        body = json.dumps({"status": live.status, "history": live.history, "pen_ha": live.pen_ha})
-        return Response("200 OK", body, "application/json")
+        doc: dict = {"status": live.status, "history": live.history, "pen_ha": live.pen_ha}
+        if cfg.vrrp:
+            status, why = _vrrp(cfg)
+            doc["vrrp"] = _vrrp_doc(status) if status else {"error": why}
+        return Response("200 OK", json.dumps(doc), "application/json")
+
+    def cluster(self, cfg: Config, base: str, as_json: bool) -> Response:
+        if cfg.cluster_error or not cfg.cluster:
+            why = cfg.cluster_error or "no cluster configured (--cluster FILE / WEBSTATS_CLUSTER)"
+            if as_json:
+                return Response("404 Not Found", json.dumps({"error": why}), "application/json")
+            return _html("404 Not Found", message_page("no cluster", why, base))
+        states = cluster.gather(cfg.cluster, cfg.timeout)
+        if as_json:
+            body = json.dumps({"warnings": cluster.assess(states), "nodes": [
+                {"name": st.node.name, "control": st.node.control, "vrrp_url": st.node.vrrp,
+                 "pen": ({"status": st.pen.status, "pen_ha": st.pen.pen_ha} if st.pen
+                         else {"error": st.pen_error}),
+                 "vrrp": (_vrrp_doc(st.vrrp) if st.vrrp else
+                          {"error": st.vrrp_error} if st.node.vrrp else None)}
+                for st in states]})
+            return Response("200 OK", body, "application/json")
+        return _html("200 OK", cluster_page(states, base, cfg.refresh))
 
     def metrics(self, cfg: Config) -> Response:
         try:
@@ -209,8 +260,9 @@ class WebStats:
         if form is None:
             return refuse("400 Bad Request", "expected a small url-encoded form")
         session = csrf.session_from(environ.get("HTTP_COOKIE", ""))
-        if not csrf.valid(cfg.secret, session, form.get("csrf")):
-            return refuse("403 Forbidden", "missing or wrong CSRF token; reload the page")
+        why = csrf.check(cfg.secret, session, form.get("csrf"), time.time())
+        if why is not None:
+            return refuse("403 Forbidden", f"{why}; reload the page")
         what = form.get("action", "")
         n = _bounded_int(form.get("server", ""), 0, MAX_SERVERS - 1, -1)
         if what not in ACTIONS or n < 0:
@@ -244,11 +296,31 @@ class WebStats:
                         [("Location", f"{base}/?done={what}&server={n}")])
 
 
+def _vrrp(cfg: Config) -> tuple[vrrp.VrrpStatus | None, str]:
+    try:
+        return vrrp.fetch(cfg.vrrp, cfg.timeout), ""
+    except vrrp.VrrpError as exc:
+        return None, str(exc)
+
+
+def _vrrp_doc(status: vrrp.VrrpStatus) -> dict:
+    return dataclasses.asdict(status)
+
+
+def _https(environ: dict) -> bool:
+    """The request came over HTTPS (PEP 3333's url_scheme; CGI servers set HTTPS=on)."""
+    return (environ.get("wsgi.url_scheme") == "https"
+            or str(environ.get("HTTPS", "")).lower() in ("on", "1"))
+
+
 def _base(environ: dict) -> str:
     return environ.get("SCRIPT_NAME", "").rstrip("/")
 
 
-def _first(query: dict[str, list[str]], key: str, default: object) -> object:
+_D = TypeVar("_D")
+
+
+def _first(query: dict[str, list[str]], key: str, default: _D) -> str | _D:
     values = query.get(key)
     return values[0] if values else default
 

@@ -2,14 +2,14 @@
 
 No script, no external asset: plain SVG elements whose colours come from the page's CSS
 classes (so dark mode works).  The page gives every chart the same x axis (the span of the
-samples pen has, at most the window it keeps); text is escaped like everything from pen.
+samples pen has, at most the window it keeps); text is escaped like everything from pen
+(the SVG is webstats.markup's Markup, its values filled in by `html`).
 """
 from __future__ import annotations
 
-from html import escape
-
 from pen.core.history import rates
 from webstats.fmt import rate, short_duration
+from webstats.markup import EMPTY, Markup, html
 
 W, H = 320, 150
 LEFT, RIGHT = 4, 316
@@ -51,7 +51,7 @@ def _numbers(values: object) -> list[float]:
     return out
 
 
-def svg(index: object, series: dict | None, end: float, window: float, label: str) -> str:
+def svg(index: object, series: dict | None, end: float, window: float, label: str) -> Markup:
     """The chart of one server; `series` is one entry of History.to_dict()["servers"].  The
     x axis runs from end - window to end (the same for every server on the page)."""
     series = series if isinstance(series, dict) else {}
@@ -61,35 +61,39 @@ def svg(index: object, series: dict | None, end: float, window: float, label: st
     recv = rates(t, _numbers(series.get("rx")))
     t1 = end if end else (t[-1] if t else 0.0)
     t0 = t1 - window
-    title = escape(f"Server {index} ({label}): connections and throughput, last "
-                   f"{short_duration(window)}")
-    parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" '
-             f'data-server="{escape(str(index))}" data-samples="{len(t)}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{title}</title>']
+    title = (f"Server {index} ({label}): connections and throughput, last "
+             f"{short_duration(window)}")
+    parts = [html('<svg class="chart" viewBox="0 0 {} {}" role="img" data-server="{}" '
+                  'data-samples="{}" xmlns="http://www.w3.org/2000/svg"><title>{}</title>',
+                  W, H, str(index), len(t), title)]
     top_c = _scale(conn)
     top_b = _scale(sent + recv)
     for y0, y1 in PANELS:
-        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y1}" x2="{RIGHT}" y2="{y1}"/>')
-        parts.append(f'<line class="grid faint" x1="{LEFT}" y1="{y0}" x2="{RIGHT}" y2="{y0}"/>')
-    parts.append(f'<text class="lbl" x="{LEFT}" y="11">connections · peak '
-                 f'{escape(_count(max(conn, default=0)))}</text>')
-    parts.append(f'<text class="lbl" x="{LEFT}" y="83">throughput · peak '
-                 f'{escape(rate(max(sent + recv, default=0)))}</text>')
+        parts.append(html('<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/>', LEFT, y1, RIGHT, y1))
+        parts.append(html('<line class="grid faint" x1="{}" y1="{}" x2="{}" y2="{}"/>',
+                          LEFT, y0, RIGHT, y0))
+    parts.append(html('<text class="lbl" x="{}" y="11">connections · peak {}</text>', LEFT,
+                      _count(max(conn, default=0))))
+    parts.append(html('<text class="lbl" x="{}" y="83">throughput · peak {}</text>', LEFT,
+                      rate(max(sent + recv, default=0))))
     if len(t) >= 1:
         pc = _xy(t, conn, t0, t1, top_c, PANELS[0])
-        parts.append(f'<path class="conn-area" d="{_area(pc, PANELS[0][1])}"/>')
-        parts.append(f'<path class="conn-line" d="{_line(pc)}"/>')
+        parts.append(html('<path class="conn-area" d="{}"/>', _area(pc, PANELS[0][1])))
+        parts.append(html('<path class="conn-line" d="{}"/>', _line(pc)))
     if len(t) >= 2:
         ts = t[1:]
-        parts.append(f'<path class="recv-line" d="{_line(_xy(ts, recv, t0, t1, top_b, PANELS[1]))}"/>')
-        parts.append(f'<path class="sent-line" d="{_line(_xy(ts, sent, t0, t1, top_b, PANELS[1]))}"/>')
+        parts.append(html('<path class="recv-line" d="{}"/>',
+                          _line(_xy(ts, recv, t0, t1, top_b, PANELS[1]))))
+        parts.append(html('<path class="sent-line" d="{}"/>',
+                          _line(_xy(ts, sent, t0, t1, top_b, PANELS[1]))))
     else:
-        parts.append(f'<text class="lbl muted" x="{W // 2}" y="{(PANELS[1][0] + PANELS[1][1]) // 2}" '
-                     'text-anchor="middle">collecting samples…</text>')
-    parts.append(f'<text class="axis" x="{LEFT}" y="{H - 2}">−{escape(short_duration(window))}</text>')
-    parts.append(f'<text class="axis" x="{RIGHT}" y="{H - 2}" text-anchor="end">now</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        parts.append(html('<text class="lbl muted" x="{}" y="{}" text-anchor="middle">'
+                          "collecting samples…</text>", W // 2, (PANELS[1][0] + PANELS[1][1]) // 2))
+    parts.append(html('<text class="axis" x="{}" y="{}">−{}</text>', LEFT, H - 2,
+                      short_duration(window)))
+    parts.append(html('<text class="axis" x="{}" y="{}" text-anchor="end">now</text>', RIGHT, H - 2))
+    parts.append(Markup("</svg>"))
+    return EMPTY.join(parts)
 
 
 def _count(v: float) -> str:

@@ -4,7 +4,6 @@ production put the same application behind a real web server (CGI or WSGI).
 """
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import socket
 import sys
@@ -13,6 +12,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import click
 
+from pen.core.addr import is_loopback
+from pen.version import version_option
+from webstats import cluster, vrrp
 from webstats.app import MAX_REFRESH, Config, WebStats
 
 
@@ -44,13 +46,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, number
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"],
                                  "max_content_width": 100})
 @click.option("--control", "-c", required=True, envvar="PEN_CONTROL", metavar="ADDR",
@@ -65,15 +60,30 @@ def _loopback(host: str) -> bool:
               help="Key for the CSRF tokens (env WEBSTATS_SECRET; default: random per run).")
 @click.option("--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True,
               help="Seconds to wait for pen's control port.")
+@click.option("--vrrp-status", envvar="WEBSTATS_VRRP", metavar="URL",
+              help="This node's penvrrp status (penvrrp --metrics-listen): "
+                   "http://HOST:PORT/status.json (env WEBSTATS_VRRP).")
+@click.option("--cluster", "cluster_file", envvar="WEBSTATS_CLUSTER", metavar="FILE",
+              help="TOML file naming every node's pen control port and VRRP status URL: "
+                   "serves /cluster (env WEBSTATS_CLUSTER).")
 @click.option("--verbose", "-v", is_flag=True, help="Log every request on stderr.")
+@version_option("webstats")
 def command(control: str, listen: str, refresh: int, actions: bool, secret: str | None,
-            timeout: float, verbose: bool) -> None:
+            timeout: float, vrrp_status: str | None, cluster_file: str | None,
+            verbose: bool) -> None:
     """Serve pen's live status page, /api/status (JSON) and /metrics (Prometheus)."""
     host, port = parse_listen(listen)
-    if actions and not _loopback(host):
+    if actions and not is_loopback(host):
         click.echo(f"webstats: warning: actions are enabled on {host}, reachable from other "
                    "hosts; anyone who can load the page can change pen", err=True)
+    try:
+        if vrrp_status:
+            vrrp.check_url(vrrp_status)
+        nodes = cluster.load(cluster_file) if cluster_file else ()
+    except (vrrp.VrrpError, cluster.ClusterError) as exc:
+        raise click.UsageError(str(exc)) from None
     config = Config(control=control, actions=actions, refresh=refresh, timeout=timeout,
+                    vrrp=vrrp_status or "", cluster=nodes,
                     secret=(secret or secrets.token_hex(32)).encode())
     _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
     _Quiet.verbose = verbose

@@ -1,10 +1,10 @@
 """The status page: one self-contained HTML document (no script, no external asset).
 
-Pure: `render(status, history, view)` -> str.  Every value that comes from pen goes through
-`e()` (html.escape with quotes), including inside attributes and the SVG charts, so a server
-address, a unix path or a file name cannot become markup.  The page needs no JavaScript:
-auto-refresh is a meta refresh that a link switches off (`?refresh=0`), and actions are plain
-POST forms carrying a CSRF token.
+Pure: `render(status, history, view)` -> Markup.  The page is built of `html(template, ...)`
+pieces (webstats.markup): every value that comes from pen is escaped by default, inside
+attributes and the SVG charts too, so a server address, a unix path or a file name cannot
+become markup.  The page needs no JavaScript: auto-refresh is a meta refresh that a link
+switches off (`?refresh=0`), and actions are plain POST forms carrying a CSRF token.
 """
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import hashlib
 import base64
 import time
 from dataclasses import dataclass, field
-from html import escape
-
 from webstats import chart
 from webstats.fmt import count, rate, short_duration, size, uptime
+from webstats.markup import EMPTY, Markup, escape, html
 
 STATE_TEXT = {"up": "up", "full": "at limit", "draining": "draining",
               "blacklisted": "blacklisted", "down": "down (health check)", "unused": "unused"}
@@ -25,8 +24,8 @@ DONE = {"drain": "Server {n} is draining.", "undrain": "Server {n} takes new cli
         "blacklisted.", "weight": "Server {n}'s weight was changed."}
 
 
-def e(value: object) -> str:
-    return escape("" if value is None else str(value), quote=True)
+e = escape     # the page's short name for it
+NL = Markup("\n")
 
 
 @dataclass(slots=True)
@@ -44,6 +43,8 @@ class View:
     error: str = ""                    # pen could not be asked
     pen_ha: bool = True
     now: float = field(default_factory=time.time)
+    header_extra: list[Markup] = field(default_factory=list)    # e.g. the node's VRRP state
+    sections: list[Markup] = field(default_factory=list)        # after the cards
 
 
 CSS = """
@@ -105,6 +106,12 @@ form.act input{width:4.5em;padding:2px 4px;border:1px solid var(--line);border-r
 background:var(--bg);color:var(--fg)}
 form.act button{padding:2px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
 color:var(--fg);cursor:pointer;font-size:.8rem}form.act button:hover{border-color:var(--accent)}
+.b-master{color:var(--ok);background:var(--okbg)}.b-backup{color:var(--info);background:var(--infobg)}
+.b-fault{color:var(--bad);background:var(--badbg)}.b-init{color:var(--muted);background:var(--line)}
+.vrrp{white-space:nowrap}h3{font-size:.95rem;margin:14px 0 6px}
+.nodes{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,540px),1fr));gap:12px}
+.node{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:10px 12px;min-width:0}
+.node h2{margin:0 0 8px}.node .scroll,.node dl.settings{border-radius:8px}
 footer{margin:28px 0 8px;color:var(--muted);font-size:.85rem;display:flex;flex-wrap:wrap;gap:4px 16px}
 .muted{color:var(--muted)}
 @media (max-width:640px){main{padding:10px}th,td{padding:6px 7px}h1{font-size:1.2rem}
@@ -118,36 +125,40 @@ text-transform:uppercase;letter-spacing:.03em}
 table.servers td.addr{grid-column:span 2;overflow-wrap:anywhere;font-weight:600}
 table.servers td.wide{grid-column:1/-1}form.act{justify-content:flex-start;max-width:none}}
 """
+# no icon: without this the browser asks for /favicon.ico and logs the 404 on the console
+FAVICON = Markup('<link rel="icon" href="data:,">')
 CSS_HASH = "sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CSP = (f"default-src 'none'; style-src '{CSS_HASH}'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def render(status: dict, history: dict | None, view: View) -> str:
+def render(status: dict, history: dict | None, view: View) -> Markup:
     st = status if isinstance(status, dict) else {}
     eng = _dict(st.get("engine"))
     cfg = _dict(st.get("settings"))
     servers = [s for s in _list(st.get("servers")) if isinstance(s, dict)]
     listen = cfg.get("listen") or eng.get("listen") or ""
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           '<meta name="color-scheme" content="light dark">']
+    out = [Markup("<!DOCTYPE html>"), Markup('<html lang="en"><head><meta charset="utf-8">'),
+           Markup('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+           Markup('<meta name="color-scheme" content="light dark">'), FAVICON]
     if view.refresh > 0:
-        out.append(f'<meta http-equiv="refresh" content="{view.refresh}">')
-    out.append(f"<title>pen {e(listen)} · status</title><style>{CSS}</style></head><body><main>")
+        out.append(html('<meta http-equiv="refresh" content="{}">', view.refresh))
+    out.append(html("<title>pen {} · status</title><style>{}</style></head><body><main>",
+                    listen, Markup(CSS)))
     out += _header(st, eng, listen, view)
     out += _notes(view)
     out += _cards(st, eng, servers, history)
+    out += view.sections
     out += _server_table(servers, view, cfg)
     out += _charts(servers, history)
+    out += _peers(_dict(st.get("peers")))
     out += _clients(st)
     out += _settings(st, cfg, eng)
-    out.append(f'<footer><span>pen-ha {e(st.get("version", ""))}</span>'
-               f'<a href="{e(view.base)}/api/status">JSON</a>'
-               f'<a href="{e(view.base)}/metrics">Prometheus metrics</a>'
-               f'<span>rendered {e(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.now)))}'
-               "</span></footer></main></body></html>")
-    return "\n".join(out) + "\n"
+    out.append(html('<footer><span>pen-ha {}</span><a href="{}/api/status">JSON</a>'
+                    '<a href="{}/metrics">Prometheus metrics</a><span>rendered {}</span>'
+                    "</footer></main></body></html>", st.get("version", ""), view.base,
+                    view.base, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.now))))
+    return NL.join(out) + NL
 
 
 def _dict(v: object) -> dict:
@@ -158,22 +169,24 @@ def _list(v: object) -> list:
     return v if isinstance(v, list) else []
 
 
-def _header(st: dict, eng: dict, listen: str, view: View) -> list[str]:
+def _header(st: dict, eng: dict, listen: str, view: View) -> list[Markup]:
     meta = []
     if eng.get("uptime") is not None:
-        meta.append(f"<span>up {e(uptime(eng.get('uptime')))}</span>")
-    meta.append(f"<span>mode {e(_mode(st))}</span>")
+        meta.append(html("<span>up {}</span>", uptime(eng.get("uptime"))))
+    meta.append(html("<span>mode {}</span>", _mode(st)))
     if eng.get("pid") is not None:
-        meta.append(f"<span>pid {e(eng.get('pid'))}</span>")
+        meta.append(html("<span>pid {}</span>", eng.get("pid")))
     if view.refresh > 0:
-        meta.append(f'<span>refreshing every {view.refresh} s · '
-                    f'<a id="refresh-toggle" href="{e(view.base)}/?refresh=0">pause</a></span>')
+        meta.append(html('<span>refreshing every {} s · '
+                         '<a id="refresh-toggle" href="{}/?refresh=0">pause</a></span>',
+                         view.refresh, view.base))
     else:
-        again = view.default_refresh or 10
-        meta.append(f'<span>auto-refresh off · <a id="refresh-toggle" '
-                    f'href="{e(view.base)}/?refresh={again}">resume</a></span>')
-    return [f'<header><h1>pen <span class="addr">{e(listen)}</span></h1>'
-            f'<div class="meta">{"".join(meta)}</div></header>']
+        meta.append(html('<span>auto-refresh off · <a id="refresh-toggle" '
+                         'href="{}/?refresh={}">resume</a></span>', view.base,
+                         view.default_refresh or 10))
+    meta += view.header_extra
+    return [html('<header><h1>pen <span class="addr">{}</span></h1><div class="meta">{}</div>'
+                 "</header>", listen, EMPTY.join(meta))]
 
 
 def _mode(st: dict) -> str:
@@ -183,47 +196,49 @@ def _mode(st: dict) -> str:
     return "default (client tracking)" if st.get("mode") is not None else "?"
 
 
-def _notes(view: View) -> list[str]:
+def _notes(view: View) -> list[Markup]:
     out = []
     if view.error:
-        out.append(f'<div class="note bad" id="error">{e(view.error)}</div>')
+        out.append(html('<div class="note bad" id="error">{}</div>', view.error))
     if view.done in DONE:
-        out.append(f'<div class="note ok" id="done">{e(DONE[view.done].format(n=view.done_server))}</div>')
+        out.append(html('<div class="note ok" id="done">{}</div>',
+                        DONE[view.done].format(n=view.done_server)))
     if not view.pen_ha:
-        out.append('<div class="note info">This pen does not keep history or server states '
-                   '(C pen): showing what its control port reports.</div>')
+        out.append(Markup('<div class="note info">This pen does not keep history or server '
+                          "states (C pen): showing what its control port reports.</div>"))
     if view.actions_note:
-        out.append(f'<div class="note info">{e(view.actions_note)}</div>')
+        out.append(html('<div class="note info">{}</div>', view.actions_note))
     return out
 
 
-def _card(key: str, value: str, sub: str = "", ident: str = "") -> str:
-    i = f' id="{ident}"' if ident else ""
-    s = f'<div class="s">{sub}</div>' if sub else ""
-    return f'<div class="card"{i}><div class="k">{key}</div><div class="v">{value}</div>{s}</div>'
+def _card(key: str, value: object, sub: object = "", ident: str = "") -> Markup:
+    i = html(' id="{}"', ident) if ident else EMPTY
+    s = html('<div class="s">{}</div>', sub) if sub else EMPTY
+    return html('<div class="card"{}><div class="k">{}</div><div class="v">{}</div>{}</div>',
+                i, key, value, s)
 
 
-def _cards(st: dict, eng: dict, servers: list[dict], history: dict | None) -> list[str]:
+def _cards(st: dict, eng: dict, servers: list[dict], history: dict | None) -> list[Markup]:
     usable = sum(1 for s in servers if s.get("state", "up") in ("up", "full", "draining"))
     configured = sum(1 for s in servers if s.get("configured", True))
     sent, recv = _throughput(history)
     cards = [
-        _card("connections", e(count(st.get("conn_used"))), f"of {e(count(st.get('conn_max')))}",
+        _card("connections", count(st.get("conn_used")), f"of {count(st.get('conn_max'))}",
               "card-conns"),
-        _card("clients", e(count(st.get("clients_used", len(_list(st.get("clients")))))),
-              f"of {e(count(st.get('clients_max')))}"),
-        _card("servers usable", f"{usable}", f"of {configured} configured", "card-servers"),
+        _card("clients", count(st.get("clients_used", len(_list(st.get("clients"))))),
+              f"of {count(st.get('clients_max'))}"),
+        _card("servers usable", usable, f"of {configured} configured", "card-servers"),
     ]
-    if sent is not None:
-        cards.append(_card("throughput", e(rate(sent + recv)),
-                           f"{e(rate(sent))} to servers · {e(rate(recv))} back"))
+    if sent is not None and recv is not None:
+        cards.append(_card("throughput", rate(sent + recv),
+                           f"{rate(sent)} to servers · {rate(recv)} back"))
     if eng.get("connections_total") is not None:
-        cards.append(_card("accepted", e(count(eng.get("connections_total"))),
-                           f"{e(count(eng.get('refused_total')))} refused"))
+        cards.append(_card("accepted", count(eng.get("connections_total")),
+                           f"{count(eng.get('refused_total'))} refused"))
     if eng.get("queue_len") is not None:
-        cards.append(_card("queue", e(count(eng.get("queue_len"))),
-                           f"{e(count(eng.get('queued_total')))} waited in all"))
-    return [f'<section class="cards">{"".join(cards)}</section>']
+        cards.append(_card("queue", count(eng.get("queue_len")),
+                           f"{count(eng.get('queued_total'))} waited in all"))
+    return [html('<section class="cards">{}</section>', EMPTY.join(cards))]
 
 
 def _throughput(history: dict | None) -> tuple[float | None, float | None]:
@@ -244,25 +259,25 @@ def _throughput(history: dict | None) -> tuple[float | None, float | None]:
     return sent, recv
 
 
-def _state_cell(s: dict) -> str:
+def _state_cell(s: dict) -> Markup:
     state = str(s.get("state", "up" if not s.get("blacklisted") else "blacklisted"))
     css = state if state in STATE_TEXT else "unknown"
     label = STATE_TEXT.get(state, state)
-    sub = ""
+    sub = EMPTY
     if state == "blacklisted":
-        sub = f'<span class="sub">{e(short_duration(s.get("blacklist_left", 0)))} left</span>'
+        sub = html('<span class="sub">{} left</span>', short_duration(s.get("blacklist_left", 0)))
     elif s.get("check"):
-        sub = f'<span class="sub">{e(s.get("check"))} check: {e(s.get("health", ""))}</span>'
-    return f'<span class="badge b-{css}">{e(label)}</span>{sub}'
+        sub = html('<span class="sub">{} check: {}</span>', s.get("check"), s.get("health", ""))
+    return html('<span class="badge b-{}">{}</span>{}', css, label, sub)
 
 
 def _limits(s: dict) -> str:
     def one(v: object) -> str:
-        return "–" if v in (0, None) else e(count(v))
+        return "–" if v in (0, None) else count(v)
     return f"{one(s.get('max'))} / {one(s.get('hard'))}"
 
 
-def _server_table(servers: list[dict], view: View, cfg: dict) -> list[str]:
+def _server_table(servers: list[dict], view: View, cfg: dict) -> list[Markup]:
     """A table on wide screens; on phones each row becomes a small grid (CSS only), every
     cell labelled by its data-label."""
     head = [("#", "idx"), ("server", "l addr"), ("state", "l"), ("active", ""),
@@ -270,30 +285,32 @@ def _server_table(servers: list[dict], view: View, cfg: dict) -> list[str]:
             ("failures", ""), ("sent", ""), ("received", "")]
     if view.actions:
         head.append(("actions", "wide"))
-    out = ['<section><h2>Servers</h2><div class="scroll"><table class="servers" id="servers">',
-           "<thead><tr>" + "".join(f'<th class="{c}">{h}</th>' for h, c in head)
-           + "</tr></thead><tbody>"]
+    out = [Markup('<section><h2>Servers</h2><div class="scroll">'
+                  '<table class="servers" id="servers">'),
+           html("<thead><tr>{}</tr></thead><tbody>",
+                EMPTY.join(html('<th class="{}">{}</th>', c, h) for h, c in head))]
     for s in servers:
         idx = s.get("index")
         pending = s.get("pending") or 0
-        active = e(count(s.get("conn")))
+        active = escape(count(s.get("conn")))
         if pending:
-            active += f'<span class="sub">+{e(count(pending))} connecting</span>'
-        cells = [e(idx), e(_where(s)), _state_cell(s), active, _limits(s),
-                 e(count(s.get("weight"))), e(count(s.get("prio"))), e(count(s.get("total"))),
-                 e(count(s.get("failures"))), e(size(s.get("sx"))), e(size(s.get("rx")))]
+            active += html('<span class="sub">+{} connecting</span>', count(pending))
+        cells: list[object] = [idx, _where(s), _state_cell(s), active, _limits(s),
+                               count(s.get("weight")), count(s.get("prio")),
+                               count(s.get("total")), count(s.get("failures")),
+                               size(s.get("sx")), size(s.get("rx"))]
         if view.actions:
             cells.append(_actions(s, view, cfg))
         classes = [c for _, c in head]
         classes[1] += _path_class(s)
         state = s.get("state", "up")
-        out.append(f'<tr class="server s-{e(state)}" id="server-{e(idx)}" '
-                   f'data-server="{e(idx)}" data-state="{e(state)}">'
-                   + "".join(f'<td class="{c}" data-label="{h}">{cell}</td>'
-                             for (h, _), c, cell in zip(head, classes, cells)) + "</tr>")
+        out.append(html('<tr class="server s-{}" id="server-{}" data-server="{}" '
+                        'data-state="{}">{}</tr>', state, idx, idx, state,
+                        EMPTY.join(html('<td class="{}" data-label="{}">{}</td>', c, h, cell)
+                                   for (h, _), c, cell in zip(head, classes, cells))))
     if not servers:
-        out.append(f'<tr><td class="l muted" colspan="{len(head)}">no servers</td></tr>')
-    out.append("</tbody></table></div></section>")
+        out.append(html('<tr><td class="l muted" colspan="{}">no servers</td></tr>', len(head)))
+    out.append(Markup("</tbody></table></div></section>"))
     return out
 
 
@@ -311,22 +328,22 @@ def _where(s: dict) -> str:
     return f"{address}:{port}"
 
 
-def _actions(s: dict, view: View, cfg: dict) -> str:
-    idx = e(s.get("index"))
-    drain = ('<button name="action" value="undrain">undrain</button>' if s.get("drain")
-             else '<button name="action" value="drain">drain</button>')
-    black = ('<button name="action" value="unblacklist">unblacklist</button>'
+def _actions(s: dict, view: View, cfg: dict) -> Markup:
+    drain = (Markup('<button name="action" value="undrain">undrain</button>') if s.get("drain")
+             else Markup('<button name="action" value="drain">drain</button>'))
+    black = (Markup('<button name="action" value="unblacklist">unblacklist</button>')
              if s.get("state") == "blacklisted" else
-             f'<input name="seconds" type="number" min="1" max="86400" '
-             f'value="{e(cfg.get("blacklist") or 30)}" aria-label="seconds">'
-             '<button name="action" value="blacklist">blacklist</button>')
-    return (f'<details class="act"><summary>manage</summary>'
-            f'<form class="act" method="post" action="{e(view.base)}/action">'
-            f'<input type="hidden" name="csrf" value="{e(view.csrf)}">'
-            f'<input type="hidden" name="server" value="{idx}">{drain}{black}'
-            f'<input name="weight" type="number" min="0" max="1000000" '
-            f'value="{e(s.get("weight", 0))}" aria-label="weight">'
-            '<button name="action" value="weight">set weight</button></form></details>')
+             html('<input name="seconds" type="number" min="1" max="86400" value="{}" '
+                  'aria-label="seconds"><button name="action" value="blacklist">blacklist'
+                  "</button>", cfg.get("blacklist") or 30))
+    return html('<details class="act"><summary>manage</summary>'
+                '<form class="act" method="post" action="{}/action">'
+                '<input type="hidden" name="csrf" value="{}">'
+                '<input type="hidden" name="server" value="{}">{}{}'
+                '<input name="weight" type="number" min="0" max="1000000" value="{}" '
+                'aria-label="weight"><button name="action" value="weight">set weight</button>'
+                "</form></details>", view.base, view.csrf, s.get("index"), drain, black,
+                s.get("weight", 0))
 
 
 def _span(series: dict, window: float, interval: float) -> tuple[float, float]:
@@ -342,7 +359,7 @@ def _span(series: dict, window: float, interval: float) -> tuple[float, float]:
     return end, min(window, max(end - start, 4 * interval, 1.0))
 
 
-def _charts(servers: list[dict], history: dict | None) -> list[str]:
+def _charts(servers: list[dict], history: dict | None) -> list[Markup]:
     hist = _dict(history)
     series = _dict(hist.get("servers"))
     try:
@@ -351,50 +368,78 @@ def _charts(servers: list[dict], history: dict | None) -> list[str]:
     except (TypeError, ValueError):
         interval, window = 5.0, 900.0
     if history is None:
-        return ['<section><h2>Recent load</h2><p class="muted">No history from this pen.</p>'
-                "</section>"]
+        return [Markup('<section><h2>Recent load</h2><p class="muted">No history from this '
+                       "pen.</p></section>")]
     end, span = _span(series, window, interval)
-    out = [f'<section><h2>Recent load <span class="muted">(last {e(short_duration(span))}; '
-           f'a sample every {e(short_duration(interval))}, {e(short_duration(window))} kept)'
-           '</span></h2><p class="legend"><i class="kc"></i>connections<i class="ks"></i>to '
-           'server<i class="kr"></i>from server</p><div class="charts" id="charts">']
+    out = [html('<section><h2>Recent load <span class="muted">(last {}; a sample every {}, '
+                '{} kept)</span></h2><p class="legend"><i class="kc"></i>connections'
+                '<i class="ks"></i>to server<i class="kr"></i>from server</p>'
+                '<div class="charts" id="charts">', short_duration(span),
+                short_duration(interval), short_duration(window))]
     for s in servers:
         if s.get("configured") is False:
             continue
         idx = s.get("index")
         where = _where(s)
-        out.append(f'<figure id="chart-{e(idx)}"><figcaption><span class="who">{e(idx)} · '
-                   f'{e(where)}</span><span class="muted">{e(count(s.get("conn")))} active'
-                   f"</span></figcaption>{chart.svg(idx, series.get(str(idx)), end, span, where)}"
-                   "</figure>")
-    out.append("</div></section>")
+        out.append(html('<figure id="chart-{}"><figcaption><span class="who">{} · {}</span>'
+                        '<span class="muted">{} active</span></figcaption>{}</figure>', idx,
+                        idx, where, count(s.get("conn")),
+                        chart.svg(idx, series.get(str(idx)), end, span, where)))
+    out.append(Markup("</div></section>"))
     return out
 
 
-def _clients(st: dict) -> list[str]:
+def _peers(peers: dict) -> list[Markup]:
+    """pen peers (docs/peers.md "Status"): one row per peer, drift spelled out."""
+    if not peers.get("running"):
+        return []
+    out = [html('<section><h2>Peers <span class="muted">(listening on {}, key {})</span></h2>'
+                '<div class="scroll"><table class="peers" id="peers"><thead><tr>'
+                '<th class="l">peer</th><th>to it</th><th>from it</th><th>sent</th>'
+                "<th>received</th><th>taken</th><th>last received</th><th>bad</th>"
+                '<th class="l">drift</th></tr></thead><tbody>',
+                peers.get("listen") or "-", "yes" if peers.get("key") else "no")]
+    for p in _list(peers.get("peers")):
+        if not isinstance(p, dict):
+            continue
+        drift = p.get("drift")
+        age = p.get("last_received_age")
+        out.append(html('<tr class="peer"><td class="l path">{}</td><td>{}</td><td>{}</td>'
+                        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                        '<td class="l">{}</td></tr>', p.get("peer"),
+                        "up" if p.get("connected") else "down",
+                        "up" if p.get("incoming") else "down", count(p.get("sent")),
+                        count(p.get("received")), count(p.get("taken")),
+                        short_duration(age) + " ago" if isinstance(age, (int, float)) else "",
+                        count(p.get("bad")),
+                        "not known yet" if drift is None else ("; ".join(map(str, drift))
+                                                               or "none")))
+    out.append(Markup("</tbody></table></div></section>"))
+    return out
+
+
+def _clients(st: dict) -> list[Markup]:
     clients = [c for c in _list(st.get("clients")) if isinstance(c, dict)]
     clients.sort(key=lambda c: c.get("age", 0) if isinstance(c.get("age", 0), (int, float)) else 0)
-    out = [f'<section><h2>Clients <span class="muted">({len(clients)} of '
-           f'{e(count(st.get("clients_max")))})</span></h2>'
-           '<div class="scroll"><table class="clients" id="clients"><thead><tr>'
-           '<th>#</th><th class="l">address</th><th>last seen</th><th>server</th>'
-           "<th>connects</th><th>sent to it</th><th>received</th></tr></thead><tbody>"]
+    out = [html('<section><h2>Clients <span class="muted">({} of {})</span></h2>'
+                '<div class="scroll"><table class="clients" id="clients"><thead><tr>'
+                '<th>#</th><th class="l">address</th><th>last seen</th><th>server</th>'
+                "<th>connects</th><th>sent to it</th><th>received</th></tr></thead><tbody>",
+                len(clients), count(st.get("clients_max")))]
     for c in clients[:CLIENT_ROWS]:
         age = c.get("age")
-        out.append(f'<tr class="client"><td>{e(c.get("index"))}</td>'
-                   f'<td class="l path">{e(c.get("address"))}</td>'
-                   f"<td>{e(short_duration(age) + ' ago' if age is not None else '')}</td>"
-                   f"<td>{e(c.get('last_server', ''))}</td><td>{e(count(c.get('connects')))}</td>"
-                   f"<td>{e(size(c.get('sx')))}</td><td>{e(size(c.get('rx')))}</td></tr>")
+        out.append(html('<tr class="client"><td>{}</td><td class="l path">{}</td><td>{}</td>'
+                        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", c.get("index"),
+                        c.get("address"), short_duration(age) + " ago" if age is not None else "",
+                        c.get("last_server", ""), count(c.get("connects")), size(c.get("sx")),
+                        size(c.get("rx"))))
     if len(clients) > CLIENT_ROWS:
-        out.append(f'<tr><td class="l muted" colspan="7">and {len(clients) - CLIENT_ROWS} '
-                   "more (see JSON)</td></tr>")
+        out.append(html('<tr><td class="l muted" colspan="7">and {} more (see JSON)</td></tr>',
+                        len(clients) - CLIENT_ROWS))
     if not clients:
-        out.append('<tr><td class="l muted" colspan="7">no clients yet</td></tr>')
-    out.append("</tbody></table></div></section>")
+        out.append(Markup('<tr><td class="l muted" colspan="7">no clients yet</td></tr>'))
+    out.append(Markup("</tbody></table></div></section>"))
     return out
-
-
 SETTING_LABELS = (
     ("listen", "listening on"), ("control", "control port"), ("blacklist", "blacklist time"),
     ("timeout", "connect timeout"), ("tracking", "client tracking"),
@@ -409,7 +454,7 @@ SETTING_LABELS = (
 SECONDS = ("blacklist", "timeout", "tracking", "idle_timeout", "queue_timeout")
 
 
-def _settings(st: dict, cfg: dict, eng: dict) -> list[str]:
+def _settings(st: dict, cfg: dict, eng: dict) -> list[Markup]:
     rows = [("mode", _mode(st))]
     for key, label in SETTING_LABELS:
         if key not in cfg:
@@ -428,14 +473,16 @@ def _settings(st: dict, cfg: dict, eng: dict) -> list[str]:
             if key == "started" and isinstance(v, (int, float)):
                 v = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v))
             rows.append((label, v))
-    items = "".join(f"<div><dt>{e(k)}</dt><dd>{e(v)}</dd></div>" for k, v in rows)
-    return [f'<section><h2>Settings</h2><dl class="settings" id="settings">{items}</dl></section>']
+    items = EMPTY.join(html("<div><dt>{}</dt><dd>{}</dd></div>", k, v) for k, v in rows)
+    return [html('<section><h2>Settings</h2><dl class="settings" id="settings">{}</dl>'
+                 "</section>", items)]
 
 
-def message_page(title: str, text: str, base: str) -> str:
+def message_page(title: str, text: str, base: str) -> Markup:
     """A minimal page for errors and refusals (same look, no data from pen)."""
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>"
-            f"<h1>{e(title)}</h1><p class=\"note bad\">{e(text)}</p>"
-            f'<p><a href="{e(base)}/">back to the status page</a></p></main></body></html>\n')
+    return html('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                '{}<title>{}</title><style>{}</style></head><body><main>'
+                '<h1>{}</h1><p class="note bad">{}</p>'
+                '<p><a href="{}/">back to the status page</a></p></main></body></html>\n',
+                FAVICON, title, Markup(CSS), title, text, base)

@@ -1,4 +1,5 @@
-"""Where webstats gets its data: pen's control port, one command per connection (spec §3.1).
+"""Where webstats gets its data: pen's control port, one command per connection
+(docs/penctl.md "The control port").
 
 pen-ha answers `snapshot_json` and `history_json` (pen.core.livestatus).  C pen 0.34.1 knows
 neither; against it webstats falls back to what C pen does answer (`servers`, `recent`,

@@ -11,7 +11,7 @@ import random
 import time
 from pathlib import Path
 
-from pen.core.accesslog import PenEntry, file_line_conn
+from pen.core.formats.accesslog import PenEntry, file_line_conn
 
 PATHS = ["/", "/index.html", "/static/app.js", "/static/style.css", "/api/items?page={n}",
          "/img/{n}.png", "/search?q=term{n}"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.logs.gen import SERVERS, generate  # noqa: E402
-from pen.core.accesslog import net_datagram, parse_file_line  # noqa: E402
+from pen.core.formats.accesslog import net_datagram, parse_file_line  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

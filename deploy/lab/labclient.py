@@ -3,6 +3,12 @@
 Every request is one line in --out: `START END ok BACKEND` or `START END fail REASON` (epoch
 seconds), so failures can be counted and timed for any window afterwards; once a second a
 summary goes to stderr.  Run inside the client namespace (`lab client`).  Stdlib only.
+
+Two ways to load: by default a closed loop (`--concurrency` workers, each sending its next
+request `--pause` after the last one ended); with `--rate R` an open loop, a request started
+every 1/R s on a fixed schedule, whatever became of the earlier ones.  Compare failure counts
+of two stacks only in an open loop: in a closed one a stack whose requests time out sends
+fewer of them, and so fails fewer, than a stack that refuses at once for the same outage.
 """
 from __future__ import annotations
 
@@ -61,6 +67,35 @@ def worker(args: argparse.Namespace, rec: Recorder, stop: threading.Event) -> No
         stop.wait(args.pause)
 
 
+def scheduler(args: argparse.Namespace, rec: Recorder, stop: threading.Event) -> None:
+    """The open loop: one short-lived thread per request, started on the schedule.  A start
+    more than a period late is skipped, not bunched up: the client fell behind, not the stack
+    under test.  Returns once the requests in flight have ended (each is bounded by
+    --timeout)."""
+    u = urlsplit(args.url)
+    host, port, path = u.hostname or "192.0.2.100", u.port or 80, u.path or "/"
+    period = 1.0 / args.rate
+    flying: list[threading.Thread] = []
+
+    def one(t0: float) -> None:
+        ok, detail = one_request(host, port, path, args.timeout)
+        rec.add(t0, time.time(), ok, detail)
+
+    due = time.monotonic()
+    while not stop.is_set():
+        due += period
+        late = time.monotonic() - due
+        if late > period:
+            continue
+        if late < 0 and stop.wait(-late):
+            break
+        t = threading.Thread(target=one, args=(time.time(),), daemon=True)
+        t.start()
+        flying = [f for f in flying if f.is_alive()] + [t]
+    for t in flying:
+        t.join(args.timeout + 1)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="http://192.0.2.100/")
@@ -68,6 +103,8 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=0, help="seconds; 0 = until interrupted")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--pause", type=float, default=0.02, help="per worker, between requests")
+    p.add_argument("--rate", type=float, default=0,
+                   help="requests a second on a fixed schedule (an open loop); 0 = the closed loop")
     p.add_argument("--timeout", type=float, default=3.0, help="per request (connect + reply)")
     p.add_argument("--quiet", action="store_true", help="no per-second summary")
     args = p.parse_args()
@@ -75,8 +112,11 @@ def main() -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    threads = [threading.Thread(target=worker, args=(args, rec, stop), daemon=True)
-               for _ in range(args.concurrency)]
+    if args.rate > 0:
+        threads = [threading.Thread(target=scheduler, args=(args, rec, stop), daemon=True)]
+    else:
+        threads = [threading.Thread(target=worker, args=(args, rec, stop), daemon=True)
+                   for _ in range(args.concurrency)]
     for t in threads:
         t.start()
     start = time.monotonic()
@@ -90,7 +130,7 @@ def main() -> int:
         if args.duration and time.monotonic() - start >= args.duration:
             stop.set()
     for t in threads:
-        t.join(args.timeout + 1)
+        t.join(2 * args.timeout + 2)
     if rec.fp:
         rec.fp.close()
     print(f"total ok {rec.ok} fail {rec.fail}", file=sys.stderr)

@@ -56,6 +56,10 @@ class Timers:
     connect_retry: int = 5
     error_wait: tuple[int, int] = (10, 60)  # BGP restart delay after an error (bird: 60, 300)
     garp_delay: float | None = None  # penvrrp's second GARP burst (None: its default, 5 s)
+    # BFD (RFC 5880) under each BGP session: a dead node's route goes after interval x
+    # multiplier instead of the hold time (3 s at the least); 300 ms x 3 = 0.9 s
+    bfd_interval_ms: int = 300
+    bfd_multiplier: int = 3
 
 
 @dataclass(slots=True)
@@ -109,17 +113,32 @@ def penvrrp_toml(node: int, nodes: int, t: Timers | None = None, p: Paths | None
     return "\n".join(out)
 
 
-def pen_cfg() -> str:
+PEER_PORT = 7070
+
+
+def pen_cfg(tracking: bool = False) -> str:
     """pen -F file, identical on every node: consistent hashing over the same server list is
-    what makes every node send a client to the same backend without sharing any state."""
-    lines = [
-        "# pen.cfg on every balancer node (identical everywhere; docs/scale-out.md).",
-        "# -h with hash_method consistent: weighted rendezvous hashing of the client address.",
-        "# Every node with this same server list picks the same backend for a client, so a",
-        "# client keeps its backend whichever node its connection lands on (VRRP move, ECMP",
-        "# rehash, node failure), and removing one of N backends moves only ~1/N of the clients.",
-        "hash",
-        "hash_method consistent",
+    what makes every node send a client to the same backend without sharing any state.
+    `tracking`: pen's own client tracking instead, the nodes' tables shared by pen peers
+    (peer_options; docs/peers.md)."""
+    if tracking:
+        head = [
+            "# pen.cfg on every balancer node (identical everywhere; docs/scale-out.md).",
+            "# Client tracking (pen's default, -T): a client goes back to the server it used",
+            "# last; pen peers (--peer) share the nodes' client tables, so it does whichever",
+            "# node its connection lands on.",
+        ]
+    else:
+        head = [
+            "# pen.cfg on every balancer node (identical everywhere; docs/scale-out.md).",
+            "# -h with hash_method consistent: weighted rendezvous hashing of the client address.",
+            "# Every node with this same server list picks the same backend for a client, so a",
+            "# client keeps its backend whichever node its connection lands on (VRRP move, ECMP",
+            "# rehash, node failure), and removing one of N backends moves only ~1/N of the clients.",
+            "hash",
+            "hash_method consistent",
+        ]
+    lines = head + [
         "blacklist 10",
         "timeout 2",
         "# connections orphaned when their flow moves to another node close after this",
@@ -128,6 +147,15 @@ def pen_cfg() -> str:
     for n, addr in enumerate(BACKENDS):
         lines.append(f"server {n} address {addr} port {BACKEND_PORT}")
     return "\n".join(lines) + "\n"
+
+
+def peer_options(node: int, nodes: int, key_file: str) -> list[str]:
+    """pen's peer options for node `node` of `nodes`, over the backend LAN: every node listed
+    (a node skips itself), the same key file everywhere."""
+    out = ["--peer-listen", f"{node_back_addr(node)}:{PEER_PORT}", "--peer-key", key_file]
+    for j in range(1, nodes + 1):
+        out += ["--peer", f"{node_back_addr(j)}:{PEER_PORT}"]
+    return out
 
 
 def bird_node(node: int, t: Timers | None = None, p: Paths | None = None) -> str:
@@ -157,10 +185,20 @@ protocol static anycast {{
     route SERVICE blackhole;
 }}
 
+# BFD (RFC 5880) on the BGP session: a node that dies (power, links) is noticed after
+# {t.bfd_interval_ms} ms x {t.bfd_multiplier} instead of the BGP hold time.
+protocol bfd {{
+    interface "*" {{
+        min rx interval {t.bfd_interval_ms} ms;
+        min tx interval {t.bfd_interval_ms} ms;
+        multiplier {t.bfd_multiplier};
+    }};
+}}
 protocol bgp uplink {{
     description "ECMP router";
     local {node_addr(node)} as {NODE_AS};
     neighbor {ROUTER} as {ROUTER_AS};
+    bfd on;
     hold time {t.hold};
     keepalive time {t.keepalive};
     connect retry time {t.connect_retry};
@@ -205,8 +243,18 @@ protocol kernel {{
     merge paths on;
 }}
 
+# BFD (RFC 5880) on the BGP session: a node that dies (power, links) is noticed after
+# {t.bfd_interval_ms} ms x {t.bfd_multiplier} instead of the BGP hold time.
+protocol bfd {{
+    interface "*" {{
+        min rx interval {t.bfd_interval_ms} ms;
+        min tx interval {t.bfd_interval_ms} ms;
+        multiplier {t.bfd_multiplier};
+    }};
+}}
 template bgp pen_node {{
     local {ROUTER} as {ROUTER_AS};
+    bfd on;
     hold time {t.hold};
     keepalive time {t.keepalive};
     connect retry time {t.connect_retry};

@@ -58,14 +58,15 @@ ns_socket = _lab.ns_socket
 CLIENT_MAIN = f"{conf.CLIENT_NET}.2"
 CLIENT_ADDRS = [f"{conf.CLIENT_NET}.{i}" for i in range(10, 110)]
 LAB_TIMERS = conf.Timers(advert_int=0.2, track_interval=0.2, hold=3, keepalive=1,
-                         connect_retry=1, error_wait=(1, 5), garp_delay=1)
+                         connect_retry=1, error_wait=(1, 5), garp_delay=1,
+                         bfd_interval_ms=100, bfd_multiplier=3)
 MODES = ("vrrp", "ecmp")
 MAX_NODES = 9
 
 
 class ScaleLab:
     def __init__(self, name: str, state_dir: Path, bindir: Path, mode: str = "vrrp",
-                 nodes: int = 3, python: str = sys.executable) -> None:
+                 nodes: int = 3, python: str = sys.executable, peers: bool = False) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,30}", name):
             raise LabError(f"bad lab name {name!r}: letters, digits, _ . - only, at most 30")
         if mode not in MODES:
@@ -74,6 +75,7 @@ class ScaleLab:
             raise LabError(f"--nodes {nodes}: 3 to {MAX_NODES}")
         self.name, self.dir, self.bin, self.mode, self.nodes = name, state_dir, bindir, mode, nodes
         self.python = python
+        self.peers = peers     # client tracking, the nodes' tables shared by pen peers
 
     @classmethod
     def load(cls, name: str, state_dir: Path) -> ScaleLab:
@@ -83,7 +85,7 @@ class ScaleLab:
         except (OSError, ValueError):
             raise LabError(f"lab {name!r} is not up (no {state_dir}/lab.json)") from None
         return cls(name, state_dir, Path(saved["bin"]), saved["mode"], saved["nodes"],
-                   saved["python"])
+                   saved["python"], saved.get("peers", False))
 
     # -- names --------------------------------------------------------------------------------
     def ns(self, short: str) -> str:
@@ -133,7 +135,9 @@ class ScaleLab:
         self.dir.mkdir(parents=True, mode=0o755)
         (self.dir / "lab.json").write_text(json.dumps({
             "name": self.name, "bin": str(self.bin), "mode": self.mode, "nodes": self.nodes,
-            "python": self.python}))
+            "python": self.python, "peers": self.peers}))
+        if self.peers:
+            (self.dir / "peer.key").write_text(os.urandom(32).hex() + "\n")
         try:
             self._network()
             self._backends()
@@ -180,6 +184,12 @@ class ScaleLab:
             plug(ns, "eth0", f"f{i}", "br0", f"{conf.node_addr(i)}/24")
             plug(ns, "eth1", f"b{i}", "br1", f"{conf.node_back_addr(i)}/24")
             run("ip", "-n", ns, "route", "add", "default", "via", conf.ROUTER)
+            # as deploy/ha-example/balancer/etc/sysctl.d/60-pen-ha.conf: ARP from the primary
+            # address only.  Without it a killed node whose VIP is still configured (no
+            # ExecStopPost in this lab) resolved the router from the VIP when its links came
+            # back ("who-has 192.0.2.1 tell 192.0.2.101"), and the router sent the VIP's
+            # traffic to it before its penvrrp ran: 26-45 requests lost on preemption.
+            self._sysctl(ns, {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2"})
             if self.mode == "ecmp":
                 run("ip", "-n", ns, "addr", "add", f"{conf.ANYCAST}/32", "dev", "lo")
 
@@ -246,9 +256,10 @@ class ScaleLab:
             raise LabError(f"node{i} is running")
         self.links(i, up=True)
         if not self.pid(d / "pen"):
-            (d / "pen.cfg").write_text(conf.pen_cfg())
+            (d / "pen.cfg").write_text(conf.pen_cfg(tracking=self.peers))
+            peers = conf.peer_options(i, self.nodes, str(self.dir / "peer.key")) if self.peers else []
             self.spawn(ns, d / "pen", [str(self.bin / "pen"), "-f", "-C", conf.CONTROL, "-F",
-                                       str(d / "pen.cfg"), "-x", "4096", "-c", "8192",
+                                       str(d / "pen.cfg"), "-x", "4096", "-c", "8192", *peers,
                                        f"0.0.0.0:{conf.LISTEN_PORT}"])
             wait_for(lambda: self.pen_ok(i), 10, f"node{i} pen to answer on {conf.CONTROL}")
         if self.mode == "vrrp" and not self.pid(d / "penvrrp"):
@@ -426,12 +437,15 @@ def _cli():
     @main.command()
     @click.option("--mode", type=click.Choice(MODES), default="vrrp", show_default=True)
     @click.option("--nodes", type=click.IntRange(3, MAX_NODES), default=3, show_default=True)
+    @click.option("--peers", is_flag=True,
+                  help="Client tracking instead of consistent hashing, the nodes' client tables "
+                       "shared by pen peers (docs/peers.md).")
     @click.pass_context
     @guard
-    def up(ctx: click.Context, mode: str, nodes: int) -> None:
+    def up(ctx: click.Context, mode: str, nodes: int, peers: bool) -> None:
         """Build the lab and start everything; returns once it has converged."""
         name, state, bindir = ctx.obj
-        lab = ScaleLab(name, state, bindir, mode, nodes, sys.executable)
+        lab = ScaleLab(name, state, bindir, mode, nodes, sys.executable, peers)
         lab.up()
         lab.status()
 

@@ -19,12 +19,12 @@ cd "$here"
 # Templates are verified through an instance name, as systemd would load them.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp pen.service pen.socket penlogd.service penvrrp.service penlog-nginx.service "$tmp/"
+cp pen.service pen.socket pen-control.socket penlogd.service penvrrp.service penlog-nginx.service "$tmp/"
 cp pen@.service "$tmp/pen@8080.service"
 cp pen@.socket "$tmp/pen@8080.socket"
 cd "$tmp"
 # verify only warns about unknown keys or bad values (exit 0): any output at all is a failure.
-if ! out=$(systemd-analyze verify --man=no pen.service pen.socket pen@8080.service \
+if ! out=$(systemd-analyze verify --man=no pen.service pen.socket pen-control.socket pen@8080.service \
         pen@8080.socket penlogd.service penvrrp.service penlog-nginx.service 2>&1) || [ -n "$out" ]; then
     printf '%s\n' "$out" >&2
     echo "systemd-analyze verify: FAILED" >&2

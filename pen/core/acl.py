@@ -1,4 +1,4 @@
-"""The ten access control lists (spec/pen-0.34.md §1.6; penctl.1 `acl`).
+"""The ten access control lists (penctl(1) `acl`).
 
 First match wins; when nothing matches the result is the opposite of the last entry, so a list
 ending in `deny` permits the rest; an empty list permits everything.  List 0 is the default for
@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+
+from pen.core.numbers import ascii_decimal
 
 NLISTS = 10
 FAMILY_UNIX = 0
@@ -27,7 +29,8 @@ class AclEntry:
     country: str = ""
 
     def render(self) -> str:
-        """The entry as an `acl N ...` tail, in C pen's `write` format (§4.2)."""
+        """The entry as an `acl N ...` tail, in C pen's `write` format (docs/configuration.md
+        "write [FILE]")."""
         word = "permit" if self.permit else "deny"
         if self.country:
             return f"{word} country {self.country}"
@@ -50,7 +53,7 @@ class Acls:
     lists: list[list[AclEntry]] = field(default_factory=lambda: [[] for _ in range(NLISTS)])
     # Country entries (issue 11): the loaded databases (pen.core.geoip.CountryLookup), and
     # whether start-up is over, after which a country entry without a database is refused
-    # (C pen accepted it and never matched it, §1.6).
+    # (C pen accepted it and never matched it, penctl(1) `acl`).
     geo: Any = None
     geo_required: bool = False
 
@@ -74,8 +77,8 @@ class Acls:
             text, _, length = words[1].partition("/")
             try:
                 addr = ipaddress.IPv6Address(text)
-                prefix = int(length) if length else 128
-                if not 0 <= prefix <= 128:
+                prefix = ascii_decimal(length, 3) if length else 128
+                if prefix is None or not 0 <= prefix <= 128:
                     raise ValueError
             except ValueError:
                 raise AclError(f"acl: bogus address '{words[1]}'") from None

@@ -1,11 +1,11 @@
-"""The client table: pen's memory of which server each client used (spec/pen-0.34.md §2.2).
+"""The client table: pen's memory of which server each client used (pen(1) -T).
 
 Keyed by client IP only (not port), `-c` slots, least recently used slot evicted.  C pen scanned
 the whole table per connection; here lookup and eviction are O(1) (a dict from address to slot
 and an ordered recency list).  Slots keep C's numbering, so `recent` lists them in slot order.
 
 Tracking time (-T) really expires: a client whose last connect is more than T seconds old is a
-new client again.  C pen only forgot a slot when another client's scan passed it (§2.2), so a
+new client again.  C pen only forgot a slot when another client's scan passed it (pen(1) -T), so a
 returning client kept its server however long it was away.
 """
 from __future__ import annotations
@@ -75,13 +75,31 @@ class ClientTable:
             self.slots[slot] = client
         else:
             slot, _ = self.recency.popitem(last=False)
-            client = self.slots[slot]
-            assert client is not None
-            del self.by_address[client.address]
-            client.reset(address)
+            evicted = self.slots[slot]
+            assert evicted is not None          # a slot in `recency` holds a client
+            del self.by_address[evicted.address]
+            evicted.reset(address)
+            client = evicted
         self.by_address[address] = client
         self.recency[slot] = None
         return client
+
+    def merge(self, address: str, server: int, last: float) -> bool:
+        """A peer's entry (docs/peers.md): taken when it is newer than ours (newest wins); a
+        new client gets a slot as a connect would, without counting a connect."""
+        client = self.by_address.get(address)
+        if client is not None:
+            if client.last >= last:
+                return False
+            self.recency.move_to_end(client.slot)
+        else:
+            if not self.free and len(self.slots) >= self.size:
+                oldest = self.slots[next(iter(self.recency))]
+                if oldest is not None and oldest.last >= last:
+                    return False          # a full table keeps its newer clients
+            client = self._allocate(address)
+        client.last, client.server = last, server
+        return True
 
     def get(self, address: str) -> Client | None:
         return self.by_address.get(address)

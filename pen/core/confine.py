@@ -2,8 +2,8 @@
 
 C pen 0.34.1 lets anyone who reaches the control port write any file pen's user can write
 (`write FILE`, `log FILE`, `web_stats FILE` then `status`) and read any file (`include FILE`,
-whose error reply even quotes the file's first word), spec/pen-0.34.md §3.4, §10.3.  As root
-that is the whole machine.  pen-ha confines those four commands at run time:
+whose error reply even quotes the file's first word; penctl(1) COMMANDS).  As root that is
+the whole machine.  pen-ha confines those four commands at run time:
 
 * What pen was started with is trusted: the -F, -l and -w files, and every file named by a
   `write`/`log`/`web_stats`/`include` command of -o/-O or the -F file at start-up, stay

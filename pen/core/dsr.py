@@ -1,4 +1,5 @@
-"""Direct Server Return and the tarpit, as pure frame functions (spec/pen-0.34.md §1.10).
+"""Direct Server Return and the tarpit, as pure frame functions (docs/dataplane.md, "Direct
+Server Return").
 
 C pen's dsr.c, reproduced: pen owns no socket for the virtual address (VIP).  It answers ARP
 for the VIP (and for every address the tarpit ACL matches) with its own MAC, receives the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import struct
 
 from pen.core.inetsum import checksum
+from pen.core.numbers import ascii_decimal
 from dataclasses import dataclass
 
 ETH_P_IP = 0x0800
@@ -43,7 +45,10 @@ def ip4_bytes(text: str) -> bytes:
     parts = text.split(".")
     if len(parts) != 4:
         raise ValueError(f"not an IPv4 address: {text!r}")
-    return bytes(int(p) for p in parts)
+    numbers = [ascii_decimal(p, 3) for p in parts]
+    if any(n is None or n > 255 for n in numbers):
+        raise ValueError(f"not an IPv4 address: {text!r}")
+    return bytes(n or 0 for n in numbers)
 
 
 def ethertype(frame: bytes) -> int:

@@ -1,4 +1,4 @@
-"""Country lookups for `acl N permit|deny country CC` (spec/pen-0.34.md §1.6).
+"""Country lookups for `acl N permit|deny country CC` (penctl(1) `acl`).
 
 C pen links libGeoIP and opens Debian's legacy country databases (/usr/share/GeoIP/GeoIP.dat
 for IPv4, GeoIPv6.dat for IPv6).  MaxMind stopped publishing that format in 2019; today's

@@ -1,6 +1,6 @@
 """Active health checks: what to probe, and the rise/fall state machine (pure).
 
-C pen's only health signal was a client's failed connect (spec §10.2): after each blacklist
+C pen's only health signal was a client's failed connect (pen(1) -b): after each blacklist
 expiry one client paid the connect timeout.  With a check configured, a server is marked down
 after `fall` consecutive failed probes, before any client has to wait, and up again only after
 `rise` consecutive successes.  Kinds, as operators know them from HAProxy:
@@ -13,6 +13,8 @@ The shell (pen/engine/health.py) runs the probes on the event loop and feeds the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pen.core.numbers import ascii_decimal, ascii_fixed
 
 KINDS = ("tcp", "http", "agent")
 
@@ -65,17 +67,17 @@ def parse_check(words: list[str]) -> CheckSpec:
     for key, value in zip(rest[::2], rest[1::2]):
         try:
             if key == "interval":
-                spec.interval = _positive(float(value), key)
+                spec.interval = _positive(_fixed(value), key)
             elif key == "timeout":
-                spec.timeout = _positive(float(value), key)
+                spec.timeout = _positive(_fixed(value), key)
             elif key in ("rise", "fall"):
-                setattr(spec, key, int(_positive(int(value), key)))
+                setattr(spec, key, int(_positive(_whole(value), key)))
             elif key == "port":
-                spec.port = int(value)
+                spec.port = _whole(value)
                 if not 1 <= spec.port <= 65535:
                     raise CheckSpecError(f"check: port {value} out of range")
             elif key == "expect":
-                if not (len(value) == 3 and (value.isdigit() or
+                if not (len(value) == 3 and (ascii_decimal(value, 3) is not None or
                                              (value[0] in "12345" and value[1:] == "xx"))):
                     raise CheckSpecError(f"check: expect '{value}': a status like 200 or 2xx")
                 spec.expect = value
@@ -90,6 +92,20 @@ def parse_check(words: list[str]) -> CheckSpec:
     if spec.timeout > spec.interval:
         spec.timeout = spec.interval
     return spec
+
+
+def _fixed(text: str) -> float:
+    value = ascii_fixed(text, 9)
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
+def _whole(text: str) -> int:
+    value = ascii_decimal(text, 9)
+    if value is None:
+        raise ValueError(text)
+    return value
 
 
 def _positive(x: float, what: str) -> float:
@@ -107,7 +123,7 @@ def http_verdict(spec: CheckSpec, response: bytes) -> tuple[bool, str]:
     """Judge an HTTP response's status line: (ok, description)."""
     line = response.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
     parts = line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or ascii_decimal(parts[1], 3) is None:
         return False, "not an HTTP response"
     status = parts[1].decode()
     if spec.expect.endswith("xx"):
@@ -134,16 +150,20 @@ def agent_verdict(reply: bytes) -> AgentReply:
             state = "down"
         elif w == "drain":
             state = "drain"
-        elif w.endswith("%") and w[:-1].isdigit():
-            weight = min(int(w[:-1]), 256)
+        elif w.endswith("%") and ascii_decimal(w[:-1], 9) is not None:
+            weight = min(ascii_decimal(w[:-1], 9) or 0, 256)
     return AgentReply(state, weight)
 
 
 @dataclass(slots=True)
 class HealthState:
-    """Rise/fall counting.  Starts up: a new server gets traffic until it proves otherwise."""
+    """Rise/fall counting.  A checked server starts *unproven*: it takes no client until its
+    first probe succeeded (that one success brings it up; docs/pen.md, health checks), so no
+    client is sent to a server nobody has seen answer.  A first failure marks it down, and
+    from then on `rise` successes are needed as usual."""
 
-    up: bool = True
+    up: bool = False
+    proven: bool = False         # a first probe result came in
     successes: int = 0
     failures: int = 0
     checks: int = 0
@@ -155,6 +175,10 @@ class HealthState:
         """Feed one probe result; returns the new `up` when it changed, else None."""
         self.checks += 1
         self.last = what or ("ok" if ok else "failed")
+        if not self.proven:
+            self.proven = True
+            self.successes, self.failures = (1, 0) if ok else (0, 1)
+            return self._flip(ok, now)
         if ok:
             self.successes += 1
             self.failures = 0

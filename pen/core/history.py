@@ -1,6 +1,6 @@
 """Recent history of every server's load: a bounded ring of samples (pen-ha, docs/webstats.md).
 
-C pen kept no history; its status page (spec/pen-0.34.md §6.2) is one instant.  An operator
+C pen kept no history; its status page (pen(1) -w) is one instant.  An operator
 wants "what happened in the last minutes", and webstats may run as CGI (one process per
 request), so pen itself keeps the samples: every `interval` seconds the engine (history_glue)
 feeds `sample()` one `Point` per server.  Each server keeps at most `capacity` points (the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 DEFAULT_INTERVAL = 5.0
 DEFAULT_CAPACITY = 180
@@ -76,7 +76,7 @@ class History:
         return {"interval": self.interval, "capacity": self.capacity, "servers": servers}
 
 
-def rates(times: list[float], counter: list[int]) -> list[float]:
+def rates(times: Sequence[float], counter: Sequence[float]) -> list[float]:
     """Per-second rate between consecutive samples (len-1 values).  A counter that went
     backwards (a slot reset) counts as 0, never negative; a zero interval as 0."""
     out = []

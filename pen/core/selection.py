@@ -1,7 +1,7 @@
-"""Server selection and failover, in C pen's precedence (spec/pen-0.34.md §2.3-§2.11).
+"""Server selection and failover, in C pen's precedence (docs/pen.md "How a server is chosen").
 
 Initial choice: client ACL -> abuse server; tracked server (unless -r); prio > weight > hash >
-round robin.  A chosen server is *admissible* (C's try_server checks) unless it has no port or
+round robin.  A chosen server may be tried (C's try_server checks, `may_try`) unless it has no port or
 address, is blacklisted, is over its limit, or its ACL denies the client.  A failed attempt
 moves on through `next_failover`: the servers after the failed one, up to and including the
 initial choice, then the emergency server, then nothing.
@@ -92,7 +92,7 @@ def by_prio(state: PenState, now: float) -> int:
 
 
 def by_weight(state: PenState, now: float) -> int:
-    """Least of 256*load/weight over available servers with a weight (§2.5)."""
+    """Least of 256*load/weight over available servers with a weight (pen(1) -W)."""
     candidates = [sv for sv in state.servers.servers if available(state, sv, now)]
     weighted = [sv for sv in candidates if sv.effective_weight() > 0]
     if not weighted and not any(sv.weight > 0 for sv in state.servers.servers):
@@ -151,7 +151,7 @@ def rendezvous_rank(state: PenState, who: ClientAddr, now: float) -> list[int]:
 
 
 def by_hash(state: PenState, who: ClientAddr) -> int:
-    """C pen's hash (§2.4), reproduced bit for bit so clients land where C pen sends them."""
+    """C pen's hash (pen(1) -h), reproduced bit for bit so clients land where C pen sends them."""
     n = len(state.servers)
     if n == 0:
         return NO_SERVER
@@ -166,8 +166,10 @@ def by_hash(state: PenState, who: ClientAddr) -> int:
     return 0
 
 
-def admissible(state: PenState, index: int, client: Client, who: ClientAddr, now: float) -> str:
-    """C's try_server checks, in order; '' when the server may be tried, else the reason."""
+def skip_reason(state: PenState, index: int, client: Client, who: ClientAddr,
+                now: float) -> str | None:
+    """C's try_server checks, in order: why the server must be skipped, None when it may be
+    tried."""
     server = state.servers.get(index)
     if server is None:
         return "no such server"
@@ -186,12 +188,18 @@ def admissible(state: PenState, index: int, client: Client, who: ClientAddr, now
             return f"overloaded: sticky={int(sticky)}, maxc={server.maxc}, hard={server.hard}"
     if index >= 0 and not acl_permits(state, server.acl, who):
         return "denied by acl"
-    return ""
+    return None
+
+
+def may_try(state: PenState, index: int, client: Client, who: ClientAddr, now: float) -> bool:
+    """The server passes C's try_server checks (skip_reason has nothing against it)."""
+    return skip_reason(state, index, client, who, now) is None
 
 
 def next_failover(state: PenState, current: int, initial: int, client: Client,
                   who: ClientAddr, now: float) -> int:
-    """The next server to try after `current` failed (C's failover_server, §2.8)."""
+    """The next server to try after `current` failed (C's failover_server; docs/pen.md "How a
+    server is chosen")."""
     s = state.settings
     if s.stubborn or current in (ABUSE, EMERGENCY, DROP):
         return NO_SERVER
@@ -199,28 +207,29 @@ def next_failover(state: PenState, current: int, initial: int, client: Client,
     if current >= 0 and n >= 2 and s.hash and s.hash_method == "consistent":
         # the rendezvous runner-up: what every other node picks for this client (issue 12)
         for i in rendezvous_rank(state, who, now):
-            if i != current and not admissible(state, i, client, who, now):
+            if i != current and may_try(state, i, client, who, now):
                 return i
     elif current >= 0 and n >= 2:
         stop = initial if initial >= 0 else current
         i = current
         while True:
             i = (i + 1) % n
-            if not admissible(state, i, client, who, now):
+            if may_try(state, i, client, who, now):
                 return i
             if i == stop:
                 break
-    if state.servers.emergency is not None and not admissible(state, EMERGENCY, client, who, now):
+    if state.servers.emergency is not None and may_try(state, EMERGENCY, client, who, now):
         return EMERGENCY
     return NO_SERVER
 
 
 def choose(state: PenState, client: Client, who: ClientAddr, now: float) -> tuple[int, int]:
-    """(initial choice, first server to try): the initial one if admissible, else failover."""
+    """(initial choice, first server to try): the initial one if it may be tried, else
+    failover."""
     first = initial_server(state, client, who, now)
     if first == DROP:
         return DROP, NO_SERVER
-    if first != NO_SERVER and not admissible(state, first, client, who, now):
+    if first != NO_SERVER and may_try(state, first, client, who, now):
         return first, first
     if first == ABUSE:
         return first, NO_SERVER
@@ -228,6 +237,6 @@ def choose(state: PenState, client: Client, who: ClientAddr, now: float) -> tupl
 
 
 def record_choice(state: PenState, client: Client, index: int) -> None:
-    """A connect to `index` was started: the client is tracked to it (§2.2, §2.7)."""
+    """A connect to `index` was started: the client is tracked to it (pen(1) -T)."""
     client.server = index if index >= 0 else NO_SERVER
     state.current = index

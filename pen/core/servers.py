@@ -1,4 +1,5 @@
-"""The server table (spec/pen-0.34.md §2.1, §2.7, §2.9, §2.10).
+"""The server table (pen(1) SYNOPSIS for max and hard, -b, -t, -e; docs/pen.md "How a server
+is chosen").
 
 Two hidden slots sit beside the real servers: the emergency server (-e) and the abuse server
 (-B).  A server is *blacklisted* while `now - status < blacklist_time`, as in C pen, so a change
@@ -16,7 +17,8 @@ NO_SERVER = -3
 EMERGENCY = -1
 ABUSE = -2
 DROP = -4          # the client is denied and there is no abuse server: close it
-MAX_SERVERS = 4096  # `server N` beyond this is refused (C pen allocated gigabytes, §10.3)
+# `server N` beyond this is refused (C pen allocated gigabytes: docs/compatibility.md)
+MAX_SERVERS = 4096
 
 NEVER = float("-inf")
 
@@ -33,7 +35,8 @@ class Server:
     weight: int = 0
     prio: int = 0
     acl: int = 0
-    status: float = NEVER                 # C pen's `status`: time of the last failure
+    blacklisted_at: float = NEVER         # when it last failed: C pen's `status` (pen(1) -b)
+    retried_at: float = NEVER             # when `retry_servers` forgave its failures
     c: int = 0                            # established connections
     pending: int = 0                      # connects in progress
     sx: int = 0                           # bytes read from clients for this server
@@ -62,32 +65,50 @@ class Server:
         return self.family != 0 and self.sockaddr is not None
 
     def has_address(self) -> bool:
-        """False for the "removed" idiom: address 0.0.0.0 / :: / unset (§2.1).
+        """False for the "removed" idiom: address 0.0.0.0 / :: / unset (penctl(1) `server`).
 
         C pen forgot this check for server 0; here it holds for every server.
         """
         return self.configured and self.host not in ("0.0.0.0", "::") and self.port != 0
 
+    def state_word(self, now: float, blacklist_time: float) -> str:
+        """What `server_state`, webstats and `serving` call its state, first match wins."""
+        if not self.has_address():
+            return "unused"
+        if self.down():
+            return "down"
+        if self.blacklisted(now, blacklist_time):
+            return "blacklisted"
+        if self.drain:
+            return "draining"
+        if self.maxc and self.load() >= self.maxc:
+            return "full"
+        return "up"
+
     def blacklisted(self, now: float, blacklist_time: float) -> bool:
-        return now - self.status < blacklist_time
+        return now - self.blacklisted_at < blacklist_time
 
     def blacklist_left(self, now: float, blacklist_time: float) -> float:
-        return max(0.0, self.status + blacklist_time - now)
+        return max(0.0, self.blacklisted_at + blacklist_time - now)
 
     def load(self) -> int:
         """Connections counted against the limits: established plus in progress.
 
-        C pen counted only established ones, so bursts overshot the limits (§2.9, §10.2).
+        C pen counted only established ones, so bursts overshot the limits (pen(1) SYNOPSIS,
+        max and hard; docs/compatibility.md).
         """
         return self.c + self.pending
 
     def address_text(self) -> str:
-        """The `addr` field of `servers`; C's text for a never-configured slot (§3.5)."""
+        """The `addr` field of `servers`; C's text for a never-configured slot (penctl(1)
+        `servers`)."""
         if self.family == 0:
             return "(unknown address family 0"
         return self.host
 
-    def set_address(self, family: int, host: str, port: int, sockaddr: tuple | str) -> None:
+    def set_address(self, family: int, host: str, port: int,
+                    sockaddr: tuple | str | None) -> None:
+        """None: no address (the "removed" idiom, or one not resolved yet)."""
         self.family, self.host, self.port, self.sockaddr = family, host, port, sockaddr
 
     def reset_limits(self, maxc: int, hard: int, weight: int, prio: int) -> None:

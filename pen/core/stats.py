@@ -1,8 +1,11 @@
-"""Statistics: one snapshot of the tables, rendered as C pen renders it (spec/pen-0.34.md §6).
+"""Statistics: one snapshot of the tables, rendered as C pen renders it (docs/configuration.md
+"Statistics").
 
 `snapshot()` turns the state into a plain dict (JSON-ready; penctl --json, webstats and metrics
-build on it).  `html()` is the -w / `status` page of §6.2, byte for byte C pen's layout;
-`text()` is the SIGUSR1 report of §6.1 without C's garbage in the client entries;
+build on it).  `html()` is the -w / `status` page (pen(1) -w) in C pen's layout (the slot numbers
+it shows are the engine's, docs/compatibility.md);
+`text()` is the SIGUSR1 report (docs/configuration.md "Statistics") without C's garbage in the
+client entries;
 `parse_html()` reads a status page (ours or C pen's) back into the snapshot's shape.
 """
 from __future__ import annotations
@@ -11,9 +14,9 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass
-from html.parser import HTMLParser
-from typing import Iterable
+from typing import Iterable, Protocol
 
+from pen.core.numbers import ascii_integer
 from pen.core.servers import Server
 from pen.core.state import PenState
 
@@ -34,13 +37,13 @@ class ConnView:
 
 
 def server_line(sv: Server) -> str:
-    """One line of `servers` (§3.4); scripts parse it by field position."""
+    """One line of `servers` (penctl(1) COMMANDS); scripts parse it by field position."""
     return (f"{sv.index} addr {sv.address_text()} port {sv.port} conn {sv.c} max {sv.maxc} "
             f"hard {sv.hard} weight {sv.weight} prio {sv.prio} sx {sv.sx} rx {sv.rx}\n")
 
 
 def connection_text(n: int, view: ConnView | None) -> str:
-    """`connection N` (§3.4); an unused slot prints as C pen prints a fresh one."""
+    """`connection N` (penctl(1) COMMANDS); an unused slot prints as C pen prints a fresh one."""
     if view is None:
         view = ConnView(n, 0, -1, -1, 0, 0)
     return (f"Connection {n}:\nstate = {view.state}\ndownfd = {view.downfd}, upfd = {view.upfd}\n"
@@ -52,15 +55,16 @@ def _epoch(mono: float, offset: float) -> int:
 
 
 def snapshot(state: PenState, conns: Iterable[ConnView], now: float, wall_offset: float,
-             conn_used: int) -> dict:
+             conn_used: int, conn_last: int | None = None) -> dict:
     """Everything the status page shows, as plain data.  `now` is monotonic; `wall_offset`
-    turns monotonic times into epoch seconds."""
+    turns monotonic times into epoch seconds; `conn_last` is the slot stored last
+    (pen.core.connslots.SlotTable.last, C's "N last"), else one past the highest slot in use."""
     s = state.settings
     servers = []
     for sv in state.servers.servers:
         servers.append({
             "index": sv.index, "address": sv.address_text(), "port": sv.port,
-            "status": _epoch(sv.status, wall_offset), "conn": sv.c, "pending": sv.pending,
+            "status": _epoch(sv.blacklisted_at, wall_offset), "conn": sv.c, "pending": sv.pending,
             "max": sv.maxc, "hard": sv.hard, "sx": sv.sx, "rx": sv.rx, "weight": sv.weight,
             "prio": sv.prio, "acl": sv.acl, "total": sv.total, "failures": sv.failures,
             "blacklisted": sv.blacklisted(now, s.blacklist),
@@ -74,7 +78,8 @@ def snapshot(state: PenState, conns: Iterable[ConnView], now: float, wall_offset
         "time": int(now + wall_offset), "current": state.current, "mode": s.mode_text(),
         "servers": servers, "clients_max": s.clients_max, "clients": clients,
         "conn_max": s.conn_max, "conn_used": conn_used,
-        "conn_last": max((c["index"] + 1 for c in connections), default=0),
+        "conn_last": conn_last if conn_last is not None else
+        max((c["index"] + 1 for c in connections), default=0),
         "connections": connections,
     }
 
@@ -103,7 +108,7 @@ CONN_COLUMNS = ["connection", "downfd", "upfd", "pending data down", "pending da
 
 
 def html(snap: dict) -> str:
-    """The status page, in C pen 0.34.1's exact layout (§6.2)."""
+    """The status page, in C pen 0.34.1's exact layout (pen(1) -w)."""
     out = ["<html>", "<head>", "<title>Pen status page</title>", "</head>",
            '<body bgcolor="#ffffff"><h1>Pen status page</h1>',
            f"Time {time_text(snap['time'])}, {len(snap['servers'])} servers, "
@@ -127,7 +132,8 @@ def html(snap: dict) -> str:
 
 
 def text(snap: dict) -> list[str]:
-    """The SIGUSR1 report (§6.1), one log record per entry, with the client fields C pen
+    """The SIGUSR1 report (docs/pen.md "Signals"), one log record per entry, with the client
+    fields C pen
     garbled printed properly."""
     out = [f"Time {time_text(snap['time'])}, {len(snap['servers'])} servers, "
            f"{snap['current']} current"]
@@ -150,40 +156,53 @@ def text(snap: dict) -> list[str]:
     return out
 
 
-class _Tables(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.text: list[str] = []
-        self.cell: list[str] | None = None
+class _TableReader(Protocol):
+    tables: list[list[list[str]]]
+    text: list[str]
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr" and self.tables:
-            self.tables[-1].append([])
-        elif tag == "td":
-            self.cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self.cell is not None and self.tables and self.tables[-1]:
-            self.tables[-1][-1].append("".join(self.cell).strip())
-            self.cell = None
-
-    def handle_data(self, data: str) -> None:
-        (self.cell if self.cell is not None else self.text).append(data)
+    def feed(self, data: str) -> None: ...
 
 
-def _num(text: str) -> int | str:
-    try:
-        return int(text)
-    except ValueError:
-        return text
+def _tables() -> _TableReader:
+    """The status page's tables and text (html.parser is imported here: only penctl reads
+    pages, and pen's start-up should not pay for it; issue 16)."""
+    from html.parser import HTMLParser
+
+    class _Tables(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: list[list[list[str]]] = []
+            self.text: list[str] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr" and self.tables:
+                self.tables[-1].append([])
+            elif tag == "td":
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "td" and self.cell is not None and self.tables and self.tables[-1]:
+                self.tables[-1][-1].append("".join(self.cell).strip())
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            (self.cell if self.cell is not None else self.text).append(data)
+
+    return _Tables()
+
+
+def number_or_text(text: str) -> int | str:
+    """A reply or page field: its value if it is an ASCII integer, else the text itself."""
+    value = ascii_integer(text)
+    return text if value is None else value
 
 
 def parse_html(page: str) -> dict:
     """A status page (ours or C pen's) back into the snapshot's keys, for penctl --json."""
-    p = _Tables()
+    p = _tables()
     p.feed(page)
     keys = (["index", "address", "status", "port", "conn", "max", "hard", "sx", "rx", "weight",
              "prio"],
@@ -191,7 +210,7 @@ def parse_html(page: str) -> dict:
             ["index", "downfd", "upfd", "pending_down", "pending_up", "client", "server"])
     rows: list[list[dict]] = []
     for names, table in zip(keys, p.tables + [[], [], []]):
-        rows.append([{k: (_num(v) if k != "address" else v) for k, v in zip(names, row)}
+        rows.append([{k: (number_or_text(v) if k != "address" else v) for k, v in zip(names, row)}
                      for row in table[1:]])
     body = " ".join(p.text)
     result: dict = {"servers": rows[0], "clients": rows[1], "connections": rows[2]}
@@ -199,10 +218,10 @@ def parse_html(page: str) -> dict:
                          ("clients_max", r"Max number of clients: (\d+)"),
                          ("conn_max", r"Number of connections: (\d+) max"),
                          ("conn_used", r"max, (-?\d+) used"), ("conn_last", r"used, (-?\d+) last")):
-        m = re.search(pattern, body)
+        m = re.search(pattern, body, re.ASCII)
         if m:
             result[key] = int(m.group(1))
-    m = re.search(r"Time (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", body)
+    m = re.search(r"Time (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", body, re.ASCII)
     if m:
         result["time"] = int(time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")))
     return result

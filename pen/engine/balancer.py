@@ -1,9 +1,12 @@
-"""The balancer shell: accepts clients, asks the core which server, connects, fails over.
+"""The balancer shell: accepts clients and carries out the dispatcher's steps on sockets.
 
-Everything that decides lives in `pen.core`; this module only carries the decisions out on
-sockets and the reactor's clock (spec/architecture.md).  Public surface used by the control
-port and the CLI: `state`, `reactor`, `conns`, `open_listener`, `relisten`, `set_log`,
-`close_connection`, `socket_owner`, `apply_server_spec`, `run`, `shutdown`.
+Every decision about servers and clients (admission, which server, blacklisting, failover, the
+wait queue, idle expiry) is `pen.core.dispatch`'s; this module accepts, starts connects, reports
+their outcome and does what the ticket's step says (docs/architecture.md).  The connect phase
+itself (TCP, then TLS where wanted, the PROXY header) is `Conn`'s, which reports back through
+`connect_done`.  Public surface used by the control port and the CLI: `state`, `dispatcher`,
+`reactor`, `conns`, `open_listener`, `relisten`, `set_log`, `close_connection`,
+`socket_owner`, `apply_server_spec`, `run`, `shutdown`.
 """
 from __future__ import annotations
 
@@ -11,29 +14,41 @@ import errno
 import logging
 import os
 import socket
+import ssl
 import time
-from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from pen.core import accesslog, selection
+from pen.core import connslots, selection
+from pen.core.formats import accesslog
 from pen.core.addr import parse_listen, parse_server
-from pen.core.httphead import RequestRewriter
-from pen.core.proxyproto import encode_v1, encode_v2
-from pen.core.servers import DROP, NO_SERVER, Server
+from pen.core.dispatch import CONNECT, REFUSE, RETRY, RETRY_DELAY, Dispatcher, Ticket
+from pen.core.formats.httphead import RequestRewriter
+from pen.core.requestlog import ReadLog
+from pen.core.formats.proxyproto import encode_v1, encode_v2
+from pen.core.servers import Server
 from pen.core.state import PenState
+from pen.core.store import Store
 from pen.engine import listener as listeners
-from pen.engine import tls, transparent
-from pen.engine.conn import Conn, connect_error
+from pen.engine import tls
+from pen.engine.conn import Conn
 from pen.engine.dummy import serve_dummy
 from pen.engine.health import HealthChecker
 from pen.engine.proxyin import ProxyReader
+from pen.engine.tlsaccept import TlsHandshake
 from pen.engine.logsink import LogSink, open_logsink
-from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, Reactor
+from pen.engine.reactor import EPOLLIN, Reactor
 from pen.engine.udp import UdpBalancer
 from pen.resolve import resolve_endpoint
 from pen.settings import DSR_PSEUDO_PORT, dsr_all_ports
 
+if TYPE_CHECKING:
+    import ssl
+
+    from pen.core.control import Interpreter
+    from pen.core.history import History
+
 log = logging.getLogger("pen")
+_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING}
 
 _NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 # errors that mean pen (not the server) lacks something: descriptors, memory, local ports
@@ -41,35 +56,39 @@ LOCAL_SHORTAGE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno
 
 
 class Balancer:
-    def __init__(self, state: PenState) -> None:
+    def __init__(self, state: PenState, store: Store | None = None,
+                 checks: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        """`checks`: run the health checks here (not in a worker: the main process runs them).
+        `clock`: monotonic seconds for every decision (a fake one in the in-process tests)."""
         self.state = state
-        self.reactor = Reactor(max_wait=1.0)
+        self.dispatcher = Dispatcher(state, store)
+        self.reactor = Reactor(max_wait=1.0, clock=clock)
         self.conns: list[Conn | None] = [None] * state.settings.conn_max
-        self.free_slots: list[int] = list(range(state.settings.conn_max - 1, -1, -1))
-        self.nconns = 0
-        self.pending = 0
+        self.slots = connslots.SlotTable(state.settings.conn_max)   # numbered as C numbers them
         self.listen_sock: socket.socket | None = None
         self.listen_text: str | None = None
         self.listen_port = ""
         self.accepting = False
+        self.accepts_here = True             # False in the main process of --workers
         self.logsink: LogSink | None = None
-        self.udp = None                      # pen.engine.udp.UdpBalancer in -U mode
+        self.udp: UdpBalancer | None = None  # in -U mode
         self.started = time.time()
-        self.mono_offset = time.time() - time.monotonic()   # monotonic -> wall clock
+        self.mono_offset = time.time() - clock()   # monotonic -> wall clock
         self.on_exit: list[Callable[[], None]] = []
-        self.tls_ctx = None                  # ssl.SSLContext with -E
-        self.backend_ctx = None              # client-side context for TLS to servers
+        self.tls_ctx: ssl.SSLContext | None = None       # with -E
+        self.backend_ctx: ssl.SSLContext | None = None   # client side, for TLS to servers
         self.backend_ctx_key: tuple | None = None
-        self.connections_total = 0
-        self.refused_total = 0
-        self.queue: deque[Conn] = deque()     # clients waiting for a server with room
-        self.connecting: dict[Conn, float] = {}   # connects in progress -> their deadline
-        self.next_sweep = 0.0
-        self.queued_total = 0
-        self.health = HealthChecker(self)
+        self.handshakes: dict[TlsHandshake, None] = {}   # TLS clients not admitted yet, oldest first
+        self.health = HealthChecker(self) if checks else None
+        self.interp: Interpreter | None = None   # its control interpreter (control_server)
+        self.history: History | None = None      # its load history (history_glue)
         self.handed_over = False             # the listener went to a new pen (takeover)
         self.reactor.every(1.0, self.housekeeping)
-        self.reactor.idle_hooks.append(self.sweep_connects)
+        self.reactor.idle_hooks.append(self.after_pass)
+
+    @property
+    def nconns(self) -> int:
+        return self.dispatcher.nconns
 
     # -- listener ---------------------------------------------------------------------------
     def open_listener(self, text: str, sock: socket.socket | None = None) -> None:
@@ -98,6 +117,15 @@ class Balancer:
             self.listen_sock.close()
             self.listen_sock = None
 
+    def detach_listener(self) -> socket.socket:
+        """--workers: the workers accept; this process keeps the socket but stops polling it."""
+        sock = self.listen_sock
+        assert sock is not None
+        self.reactor.remove(sock.fileno())
+        self.udp = None
+        self.accepting = self.accepts_here = False
+        return sock
+
     def relisten(self, text: str) -> str:
         """penctl `listen ADDR`: move the listener; on error keep the old one."""
         old_sock, old_text = self.listen_sock, self.listen_text
@@ -116,19 +144,31 @@ class Balancer:
             self.reactor.set_mask(self.listen_sock.fileno(), 0)
 
     def resume_accept(self) -> None:
-        s = self.state.settings
+        if (self.udp is not None and self.accepts_here
+                and (self.health is None or not self.health.holding())):
+            self.udp.resume()
         if (not self.accepting and self.listen_sock is not None and self.udp is None
-                and self.nconns < s.conn_max and self.pending < s.pending_max):
+                and self.accepts_here and self.dispatcher.can_accept(self.reactor.now)
+                and (self.health is None or not self.health.holding())):
             self.accepting = True
             self.reactor.set_mask(self.listen_sock.fileno(), EPOLLIN)
+
+    def pause_briefly(self) -> None:
+        """pen is short of descriptors: stop accepting, look again after RETRY_DELAY."""
+        self.pause_accept()
+        self.reactor.call_later(RETRY_DELAY, self.resume_accept)
 
     def on_accept(self, ev: int) -> None:
         s = self.state.settings
         lsock = self.listen_sock
+        if lsock is None:
+            return
         family = lsock.family
-        accept = lsock._accept                # the fd, without socket.accept()'s enum work
+        # the fd, without socket.accept()'s enum work (CPython's private method, not in typeshed)
+        accept = lsock._accept                # type: ignore[attr-defined]
+        can_accept = self.dispatcher.can_accept
         for _ in range(s.multi_accept):
-            if self.nconns >= s.conn_max or self.pending >= s.pending_max:
+            if not can_accept(self.reactor.now):
                 self.pause_accept()
                 return
             try:
@@ -138,9 +178,9 @@ class Balancer:
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # Out of descriptors: stop accepting for a moment instead of spinning.
-                    log.warning("accept: %s; pausing accepts for 0.1 s", e.strerror)
-                    self.pause_accept()
-                    self.reactor.call_later(0.1, self.resume_accept)
+                    log.warning("accept: %s; pausing accepts for %s s", e.strerror, RETRY_DELAY)
+                    self.dispatcher.accept_failed(self.reactor.now)
+                    self.pause_briefly()
                     return
                 if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
                     continue
@@ -156,7 +196,7 @@ class Balancer:
             sock.setsockopt(*_NODELAY)     # always: latency matters more than segment count
         else:
             host, port = "", 0
-        self.connections_total += 1
+        self.dispatcher.accepted()
         if s.accept_proxy:
             ProxyReader(self, sock, host, port).start()     # then admit() with the real client
             return
@@ -164,282 +204,187 @@ class Balancer:
 
     def admit(self, sock: socket.socket, host: str, port: int,
               dst: tuple[str, int] | None = None) -> None:
-        """The client's real address is known: set up TLS, select a server, connect."""
+        """The client's real address is known: TLS handshake first (no server is chosen or
+        connected before it completes: pen/engine/tlsaccept.py), then select and connect."""
         if self.tls_ctx is not None:
             try:
-                sock = self.tls_ctx.wrap_socket(sock, server_side=True,
-                                                do_handshake_on_connect=False)
+                tsock = self.tls_ctx.wrap_socket(sock, server_side=True,
+                                                 do_handshake_on_connect=False)
             except (OSError, ValueError) as e:
                 log.info("TLS setup for %s failed: %s", host, e)
+                self.dispatcher.refuse_unadmitted()
                 sock.close()
                 return
+            TlsHandshake(self, tsock, host, port, dst).start()
+            return
         self.start_client(sock, host, port, dst)
 
     def start_client(self, sock: socket.socket, host: str, port: int,
                      dst: tuple[str, int] | None = None) -> None:
-        """Select a server for a client and start connecting."""
-        st = self.state
-        s = st.settings
-        now = self.reactor.now
-        if not self.free_slots:
+        """Admit a client: the dispatcher chooses, this carries its step out."""
+        s = self.state.settings
+        if self.slots.full():
             sock.close()
             return
-        client = st.clients.store(host, now, s.tracking)
-        who = selection.ClientAddr(host, port)
-        initial, first = selection.choose(st, client, who, now)
-        index = self.free_slots.pop()
-        conn = Conn(self, index, sock, client, who, initial)
+        ticket = self.dispatcher.admit(host, port, self.reactor.now)
+        index = self.slots.take()
+        conn = Conn(self, index, sock, ticket)
+        ticket.owner = conn
         conn.dst = dst
         self.conns[index] = conn
-        self.nconns += 1
         if s.dummy:
-            serve_dummy(conn)             # penctl `dummy`: pen answers itself (§3.4)
+            serve_dummy(conn)             # penctl `dummy`: pen answers itself
             return
         if self.logsink is not None or s.http:
             proto = "https" if s.ssl_cert else "http"
             conn.rewriter = RequestRewriter(host or "unix", proto, rewrite=s.http)
-        if initial == DROP:
-            log.info("client %s denied by client_acl %d", host, s.client_acl)
-            self.refused_total += 1
-            conn.close()
-            return
-        self.connect(conn, first)
+            conn.rlog = ReadLog()
+        self.carry_out(conn)
 
-    def connect(self, conn: Conn, index: int) -> None:
-        """Try servers from `index` on, failing over, until a connect starts or none is left."""
-        st = self.state
-        now = self.reactor.now
+    def carry_out(self, conn: Conn) -> None:
+        """Do what the connection's ticket says, until a connect is under way or it is done:
+        CONNECT (a connect that fails at once gives the next step), RETRY later, REFUSE."""
+        d = self.dispatcher
+        ticket = conn.ticket
         while True:
-            if index in (NO_SERVER, DROP):
-                if index == NO_SERVER and self._enqueue(conn):
+            step = ticket.step
+            if step == CONNECT:
+                srv = ticket.srv
+                assert srv is not None, "a CONNECT step names its server"
+                err = conn.start_connect(srv)
+                if err in (0, errno.EINPROGRESS, errno.EAGAIN):
+                    self.connect_started(conn, err == 0)
                     return
-                log.info("no server for client %s; closing", conn.who.host or "unix")
-                self.refused_total += 1
-                conn.close()
-                return
-            srv = st.servers.get(index)
-            up, err = self._start_connect(srv, conn.who.host)
-            if up is not None and err in (0, errno.EINPROGRESS, errno.EAGAIN):
-                conn.attach_upstream(up, index, srv)
-                selection.record_choice(st, conn.client, index)
-                if self.logsink is not None:
-                    conn.local_port = _local_port(up)
-                if err == 0 and not self._wants_tls(srv):
-                    srv.c += 1
-                    srv.total += 1
-                    srv.status = float("-inf")
-                    self._established(conn)
-                    return
-                srv.pending += 1
-                self.pending += 1
-                self.connecting[conn] = now + st.settings.timeout
-                if err == 0:
-                    self._tcp_connected(conn)     # connected at once, TLS still to do
+                conn.detach_upstream()
+                if err in LOCAL_SHORTAGE:
+                    d.connect_failed(ticket, self.reactor.now, os.strerror(err),
+                                     local_shortage=True)
                 else:
-                    conn.update()
-                if self.pending >= st.settings.pending_max:
-                    self.pause_accept()
-                return
-            if up is None and err in LOCAL_SHORTAGE:
-                self._short_of_resources(conn, index, err)
-                return
-            self.blacklist(srv, index, now, f"connect failure ({os.strerror(err)})")
-            index = selection.next_failover(st, index, conn.initial, conn.client, conn.who, now)
-
-    def _short_of_resources(self, conn: Conn, index: int, err: int) -> None:
-        """pen itself is out of descriptors (or memory, or local ports): not the server's
-        fault, so no blacklisting (C pen and pen-ha before issue 10 blacklisted every server
-        in turn and refused clients for 30 s).  Stop accepting for a moment; the client waits
-        and retries for up to the connect timeout, then is closed."""
-        self.pause_accept()
-        self.reactor.call_later(0.1, self.resume_accept)
-        if self.reactor.now - conn.opened > self.state.settings.timeout:
-            log.warning("%s for client %s; closing it", os.strerror(err), conn.who.host or "unix")
-            self.refused_total += 1
-            conn.close()
+                    d.connect_failed(ticket, self.reactor.now,
+                                     f"connect failure ({os.strerror(err)})")
+                continue
+            if step == RETRY:
+                # pen lacks descriptors, not the server: the client waits and tries again
+                self.pause_briefly()
+                self.reactor.call_later(RETRY_DELAY, lambda: self.retry(conn))
+            elif step == REFUSE:
+                conn.close()
             return
-        self.reactor.call_later(0.1, lambda: None if conn.closed else self.connect(conn, index))
 
-    def _start_connect(self, srv: Server,
-                       client_host: str = "") -> tuple[socket.socket | None, int]:
-        s = self.state.settings
-        try:
-            up = socket.socket(srv.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-        except OSError as e:
-            return None, e.errno or errno.EMFILE
-        try:
-            if srv.family != socket.AF_UNIX:
-                up.setsockopt(*_NODELAY)
-                if s.keepalive:
-                    up.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-                if s.source:
-                    up.bind((s.source, 0))
-                elif s.transparent and srv.family == socket.AF_INET and client_host:
-                    transparent.bind_to_client(up, client_host)      # issue 11, §1.11
-            err = up.connect_ex(srv.sockaddr)
-        except OSError as e:
-            err = e.errno or errno.EIO
-        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
-            up.close()
-            return None, err
-        return up, err
+    def retry(self, conn: Conn) -> None:
+        if not conn.closed:
+            self.dispatcher.retry(conn.ticket, self.reactor.now)
+            self.carry_out(conn)
 
-    def connect_event(self, conn: Conn, ev: int) -> None:
-        """The upstream socket became writable (or failed) while connecting.  Writable with no
-        error or hang-up flag means connected: SO_ERROR is asked only when something failed."""
-        err = connect_error(conn.up) if ev & (EPOLLERR | EPOLLHUP) else 0
-        if err == 0 and self._wants_tls(conn.srv):
-            self._tcp_connected(conn)
+    def connect_started(self, conn: Conn, at_once: bool) -> None:
+        """The connect to the ticket's server is under way (or done, `at_once`)."""
+        srv, up = conn.srv, conn.up
+        assert srv is not None and up is not None, "start_connect set both"
+        if self.logsink is not None:
+            conn.local_port = _local_port(up)
+        if at_once and not self.wants_tls(srv):
+            self.dispatcher.connect_started(conn.ticket, self.reactor.now, established=True)
+            self._established(conn)
             return
-        self._connect_done(conn, None if err == 0 else os.strerror(err))
+        self.dispatcher.connect_started(conn.ticket, self.reactor.now)
+        if at_once:
+            conn.tcp_connected()              # connected at once, TLS still to do
+        else:
+            conn.update()
+        if not self.dispatcher.can_accept(self.reactor.now):
+            self.pause_accept()
 
-    def _connect_done(self, conn: Conn, error: str | None) -> None:
-        """The connect (TCP, and TLS where configured) succeeded or failed."""
-        srv = conn.srv
-        srv.pending -= 1
-        self.pending -= 1
+    def connect_done(self, conn: Conn, error: str | None) -> None:
+        """Conn's report: the connect (TCP, and TLS where configured) succeeded or failed."""
         if error is None:
-            srv.c += 1
-            srv.total += 1
+            self.dispatcher.connected(conn.ticket)
             self._established(conn)
         else:
-            self._connect_failed(conn, error)
+            self.dispatcher.connect_failed(conn.ticket, self.reactor.now, error)
+            conn.detach_upstream()
+            self.carry_out(conn)
         self.resume_accept()
 
-    def _wants_tls(self, srv: Server) -> bool:
+    def wants_tls(self, srv: Server) -> bool:
         return bool(srv.tls if srv.tls >= 0 else self.state.settings.backend_tls)
-
-    def _tcp_connected(self, conn: Conn) -> None:
-        """TCP is up and TLS is wanted: PROXY header in clear first, then the handshake, which
-        counts as part of connecting (the -t timeout covers it; a failure fails over)."""
-        if not self._send_proxy_header(conn):
-            self._connect_done(conn, "could not send the PROXY header")
-            return
-        if not self._wrap_upstream(conn):
-            self._connect_done(conn, "TLS set-up failed")
-            return
-        conn.handshake()
 
     def _established(self, conn: Conn) -> None:
         """The upstream connect completed: PROXY header (unless TLS already sent it), forward."""
-        if not conn.up_tls and not self._send_proxy_header(conn):
+        if not conn.up_tls and not self.send_proxy_header(conn):
             conn.established()
             conn.abort(reset_client=True)
             return
         conn.established()
 
-    def _send_proxy_header(self, conn: Conn) -> bool:
-        srv = conn.srv
+    def send_proxy_header(self, conn: Conn) -> bool:
+        srv, up = conn.srv, conn.up
+        assert srv is not None and up is not None, "connected: start_connect set both"
         version = srv.send_proxy if srv.send_proxy >= 0 else self.state.settings.send_proxy
         if not version:
             return True
         header = proxy_header(conn, version)
         try:
-            return conn.up.send(header) == len(header)     # a fresh socket takes it at once
+            return up.send(header) == len(header)     # a fresh socket takes it at once
         except OSError:
             return False
 
-    def _wrap_upstream(self, conn: Conn) -> bool:
+    def wrap_upstream(self, conn: Conn) -> bool:
         """TLS towards the server, verified against backend_tls_ca (or the system's CAs)."""
         s = self.state.settings
         key = (s.backend_tls_ca, s.backend_tls_noverify)
+        srv, up = conn.srv, conn.up
+        assert srv is not None and up is not None, "connected: start_connect set both"
         try:
-            if self.backend_ctx is None or self.backend_ctx_key != key:
-                self.backend_ctx, self.backend_ctx_key = tls.backend_context(s), key
-            conn.up = self.backend_ctx.wrap_socket(
-                conn.up, server_side=False, do_handshake_on_connect=False,
-                server_hostname=None if s.backend_tls_noverify else conn.srv.host)
+            ctx = self.backend_ctx
+            if ctx is None or self.backend_ctx_key != key:
+                ctx = self.backend_ctx = tls.backend_context(s)
+                self.backend_ctx_key = key
+            conn.up = ctx.wrap_socket(
+                up, server_side=False, do_handshake_on_connect=False,
+                server_hostname=None if s.backend_tls_noverify else srv.host)
         except (OSError, ValueError, tls.TlsError) as e:
             log.error("TLS to server %d: %s", conn.server, e)
             return False
         conn.up_tls = True
         return True
 
-    def sweep_connects(self) -> None:
-        """Connect timeouts (-t), checked at most every 50 ms: a dict sweep costs less per
-        connection than a heap timer per connect, and holds no closure."""
-        now = self.reactor.now
-        if now < self.next_sweep or not self.connecting:
-            return
-        self.next_sweep = now + 0.05
-        expired = [conn for conn, deadline in self.connecting.items() if deadline <= now]
-        for conn in expired:
-            self.connect_timeout(conn)
+    def after_pass(self) -> None:
+        """After every loop pass: connect timeouts (-t; the dispatcher sweeps at most every
+        50 ms, cheaper per connection than a heap timer per connect) and the dispatcher's
+        notes to the log."""
+        d = self.dispatcher
+        if d.connecting:
+            for ticket, late in d.expired_connects(self.reactor.now):
+                if late.check is not None and self.health is not None:
+                    self.health.client_connect_timeout(late)     # a failed probe too
+                conn = _conn(ticket)
+                if conn is not None:
+                    conn.detach_upstream()
+                    self.carry_out(conn)
+                self.resume_accept()
+        if d.notes:
+            for level, message in d.take_notes():
+                log.log(_LOG_LEVEL[level], "%s", message)
 
-    def connect_timeout(self, conn: Conn) -> None:
-        self.connecting.pop(conn, None)
-        if conn.closed or conn.connected:
-            return
-        conn.srv.pending -= 1
-        self.pending -= 1
-        self._connect_failed(conn, "connect timeout")
-        self.resume_accept()
-
-    def _connect_failed(self, conn: Conn, why: str) -> None:
-        now = self.reactor.now
-        index = conn.server
-        self.blacklist(conn.srv, index, now, why)
-        conn.detach_upstream()
-        nxt = selection.next_failover(self.state, index, conn.initial, conn.client, conn.who, now)
-        self.connect(conn, nxt)
-
-    def blacklist(self, srv: Server | None, index: int, now: float, why: str) -> None:
-        if srv is None:
-            return
-        srv.failures += 1
-        srv.status = now
-        log.info("blacklisting server %d because of %s", index, why)
-
-    # -- the wait queue (pen-ha): clients wait for a server with room ----------------------------
-    def _enqueue(self, conn: Conn) -> bool:
-        """Park a client when servers exist but all are at their limits."""
-        s = self.state.settings
-        if s.queue_max <= 0 or len(self.queue) >= s.queue_max or conn.initial == DROP:
-            return False
-        now = self.reactor.now
-        usable = any(selection.available(self.state, srv, now) for srv in self.state.servers.servers)
-        if not usable:
-            return False
-        conn.queued_until = now + s.queue_timeout
-        self.queue.append(conn)
-        self.queued_total += 1
-        return True
-
-    def _dequeue(self) -> None:
-        """A server may have room again: retry waiting clients in order."""
-        now = self.reactor.now
-        for _ in range(len(self.queue)):
-            conn = self.queue.popleft()
-            if conn.closed:
-                continue
-            if now > conn.queued_until:
-                log.info("client %s waited %.1f s in the queue; closing", conn.who.host,
-                         self.state.settings.queue_timeout)
-                self.refused_total += 1
-                conn.close()
-                continue
-            initial, first = selection.choose(self.state, conn.client, conn.who, now)
-            if first in (NO_SERVER, DROP):
-                self.queue.appendleft(conn)       # still full: keep its place, stop here
-                return
-            conn.queued_until = 0.0
-            conn.initial = initial
-            self.connect(conn, first)
-
-    def connection_closed(self, conn: Conn, was_connected: bool, was_pending: bool) -> None:
-        if conn.srv is not None:
-            if was_connected:
-                conn.srv.c -= 1
-            elif was_pending:
-                conn.srv.pending -= 1
-                self.pending -= 1
+    def connection_closed(self, conn: Conn) -> None:
+        """Conn closed: free its slot; a place freed may let waiting clients in."""
         self.conns[conn.index] = None
-        self.free_slots.append(conn.index)
-        self.nconns -= 1
-        if self.queue and was_connected:
-            self._dequeue()
+        self.slots.release(conn.index, conn.client.slot, conn.server)
+        self.carry_out_all(self.dispatcher.closed(conn.ticket, self.reactor.now))
         self.resume_accept()
 
+    def carry_out_all(self, tickets: list[Ticket]) -> None:
+        """Tickets the dispatcher handed back from the wait queue, each with a place on a
+        server reserved: every one is carried out by its owner (a Conn, or a UDP flow), which
+        connects it or closes it, so no reserved place is left behind."""
+        for ticket in tickets:
+            waiting = _conn(ticket)
+            if waiting is not None:
+                self.carry_out(waiting)
+            elif self.udp is not None:
+                self.udp.carry_out(ticket)
+            else:
+                self.dispatcher.closed(ticket, self.reactor.now)
 
     # -- TLS ------------------------------------------------------------------------------------
     def load_tls(self) -> None:
@@ -480,7 +425,8 @@ class Balancer:
             server=srv.host if srv is not None else "", server_port=srv.port if srv else 0,
             local_port=local_port, epoch=int(time.time()),
             request=accesslog.request_text(chunk))
-        self.logsink.write(entry)
+        if self.logsink is not None:
+            self.logsink.write(entry)
         if self.state.settings.debug >= 3:
             log.debug("%s", accesslog.file_line(entry).rstrip("\n"))
 
@@ -522,7 +468,7 @@ class Balancer:
         s = self.state.settings
         if n > s.conn_max:
             self.conns.extend([None] * (n - s.conn_max))
-            self.free_slots[:0] = range(n - 1, s.conn_max - 1, -1)
+            self.slots.grow(n)
             s.conn_max = n
             self.resume_accept()
         return s.conn_max
@@ -532,18 +478,18 @@ class Balancer:
 
     # -- periodic work ----------------------------------------------------------------------------
     def housekeeping(self) -> None:
-        s = self.state.settings
+        d = self.dispatcher
         now = self.reactor.now
-        if s.idle_timeout > 0:
-            limit = now - s.idle_timeout
-            for conn in self.conns:
-                if conn is not None and conn.connected and conn.last < limit:
-                    log.info("closing idle connection %d", conn.index)
-                    conn.close()
+        if d.idle_before() is not None:
+            live = [(c.ticket, c.last) for c in self.conns if c is not None]
+            for ticket in d.idle(now, live):
+                idler = _conn(ticket)
+                if idler is not None:
+                    log.info("closing idle connection %d", idler.index)
+                    idler.close()
         if self.udp is not None:
             self.udp.expire(now)
-        if self.queue:
-            self._dequeue()
+        self.carry_out_all(d.tick(now))
         self.resume_accept()
 
     # -- running -------------------------------------------------------------------------------
@@ -551,8 +497,11 @@ class Balancer:
         self.reactor.run()
 
     def shutdown(self) -> None:
-        """SIGTERM: close everything (§7)."""
+        """SIGTERM: close everything (docs/pen.md "Signals")."""
         self.reactor.stop()
+        for hs in list(self.handshakes):
+            hs.finish()
+            hs.sock.close()
         for conn in list(self.conns):
             if conn is not None:
                 conn.close()
@@ -575,6 +524,12 @@ def proxy_header(conn: Conn, version: int) -> bytes:
     else:
         dst, dport = conn.dst if conn.dst else (local[0], local[1])
     return (encode_v2 if version == 2 else encode_v1)(src, sport, dst, dport)
+
+
+def _conn(ticket: Ticket) -> Conn | None:
+    """The TCP connection a ticket belongs to (None for a UDP flow's ticket)."""
+    owner = ticket.owner
+    return owner if isinstance(owner, Conn) else None
 
 
 def _local_port(sock: socket.socket) -> int:

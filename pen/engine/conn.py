@@ -1,11 +1,11 @@
 """One proxied TCP (or unix) connection: connect, forward both ways, half-close, close.
 
 Level-triggered epoll.  Each side is read only while the other side has nothing pending
-(back-pressure, as in C pen §2.12), written only while something is pending.  Readable data
-is always drained before a HUP is acted on (C pen 0.34.1 lost responses there, §2.12), and EOF
-on one side becomes shutdown(SHUT_WR) on the other, so half-closed streams lose nothing.
-A reset on one side is passed on as a reset on the other (SO_LINGER 0), so a client never
-mistakes a broken transfer for a complete one.
+(back-pressure, as in C pen), written only while something is pending.  Readable data is
+always drained before a HUP is acted on (C pen 0.34.1 lost responses there:
+docs/compatibility.md), and EOF on one side becomes shutdown(SHUT_WR) on the other, so
+half-closed streams lose nothing.  A reset on one side is passed on as a reset on the other
+(SO_LINGER 0), so a client never mistakes a broken transfer for a complete one.
 """
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ import os
 import socket
 import ssl
 import struct
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import TYPE_CHECKING, Final
 
-from pen.engine import pipes
+from pen.core.formats import httpresp
+from pen.engine import pipes, transparent
 from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:
-    from pen.core.clients import Client
-    from pen.core.httphead import RequestRewriter
-    from pen.core.selection import ClientAddr
+    from pen.core.dispatch import Ticket
+    from pen.core.formats.httphead import RequestRewriter
+    from pen.core.formats.httpresp import ResponseTracker
+    from pen.core.requestlog import ReadLog
     from pen.core.servers import Server
     from pen.engine.balancer import Balancer
 
@@ -33,31 +36,38 @@ BUFSIZE = 256 * 1024
 _buffer = bytearray(BUFSIZE)
 _view = memoryview(_buffer)
 _LINGER0 = struct.pack("ii", 1, 0)
+_NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 SHUT_UP = 1
 SHUT_DOWN = 2
 
 
-class _Piped:
-    """Marks a direction whose pending data waits in its splice pipe, not in a bytes object."""
+class _Piped(Enum):
+    """Marks a direction whose pending data waits in its splice pipe, not in a bytes object
+    (an enum member, so `is PIPED` narrows the type)."""
+    PIPED = 0
 
 
-PIPED = _Piped()
+PIPED: Final = _Piped.PIPED
 
-# C pen's connection states (§2.1), shown by `connection N`.
+# C pen's connection states, shown by `connection N` (penctl(1)).
 CS_IN_PROGRESS = 1
 CS_CONNECTED = 2
 
 
 class Conn:
-    __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "client", "who", "initial",
-                 "server", "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
-                 "shut", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
-                 "reactor", "opened", "tls", "tls_wants_write", "queued_until", "dst",
-                 "pipe_u", "pipe_d", "piped_u", "piped_d", "up_tls")
+    """The owner protocol (the Balancer): `connect_done(conn, error)` when the connect phase
+    ends, `connection_closed(conn)` once, `wants_tls`, `send_proxy_header`, `wrap_upstream`,
+    `log_request`; the dispatcher's ticket says which server and holds the client."""
 
-    def __init__(self, bal: Balancer, index: int, down: socket.socket, client: Client,
-                 who: ClientAddr, initial: int) -> None:
+    __slots__ = ("bal", "index", "down", "up", "dfd", "ufd", "ticket", "client", "who",
+                 "srv", "connected", "to_up", "to_down", "down_eof", "up_eof",
+                 "shut", "last", "rewriter", "closed", "local_port", "down_mask", "up_mask",
+                 "reactor", "tls", "tls_wants_write", "dst",
+                 "pipe_u", "pipe_d", "piped_u", "piped_d", "up_tls", "rlog", "refuse",
+                 "after_pipe")
+
+    def __init__(self, bal: Balancer, index: int, down: socket.socket, ticket: Ticket) -> None:
         self.bal = bal
         self.reactor = bal.reactor
         self.index = index
@@ -65,18 +75,17 @@ class Conn:
         self.dfd = down.fileno()
         self.up: socket.socket | None = None
         self.ufd = -1
-        self.client = client
-        self.who = who
-        self.initial = initial
-        self.server = initial
+        self.ticket = ticket
+        self.client = ticket.client
+        self.who = ticket.who
         self.srv: Server | None = None
         self.connected = False
-        self.to_up: bytes | None = None
-        self.to_down: bytes | None = None
+        self.to_up: bytes | _Piped | None = None      # pending towards the server
+        self.to_down: bytes | _Piped | None = None    # pending towards the client
         self.down_eof = False
         self.up_eof = False
         self.shut = 0                    # SHUT_UP | SHUT_DOWN: which sides got shutdown(WR)
-        self.last = self.opened = bal.reactor.now
+        self.last = bal.reactor.now
         self.rewriter: RequestRewriter | None = None
         self.closed = False
         self.local_port = 0
@@ -84,13 +93,15 @@ class Conn:
         self.up_mask = 0
         self.tls = isinstance(down, ssl.SSLSocket)
         self.tls_wants_write = False
-        self.queued_until = 0.0
         self.dst: tuple[str, int] | None = None     # the address the client asked for (PROXY)
         self.pipe_u: tuple[int, int] | None = None   # splice pipes, once a direction is bulk
         self.pipe_d: tuple[int, int] | None = None
         self.piped_u = 0                             # bytes waiting in them
         self.piped_d = 0
         self.up_tls = False                          # TLS towards the server
+        self.rlog: ReadLog | None = None             # access-log lines from client reads
+        self.refuse = 0          # -H: 400/431 to answer once the server is done, -1: answered
+        self.after_pipe = b""    # -H: the refusal, sent once the pipe to the client is empty
         self.reactor.add(self.dfd, 0, self.on_down)
 
     # -- state shown by `connection N` ---------------------------------------------------------
@@ -98,13 +109,72 @@ class Conn:
     def state(self) -> int:
         return CS_CONNECTED if self.connected else CS_IN_PROGRESS
 
-    # -- connecting (driven by Balancer.connect) -----------------------------------------------
-    def attach_upstream(self, up: socket.socket, index: int, srv: Server) -> None:
-        self.up, self.ufd, self.server, self.srv = up, up.fileno(), index, srv
+    @property
+    def server(self) -> int:
+        return self.ticket.server
+
+    def pending_bytes(self, towards_client: bool) -> int:
+        """Bytes waiting to be sent one way (in a buffer, or in the direction's splice pipe)."""
+        pending = self.to_down if towards_client else self.to_up
+        if pending is None:
+            return 0
+        if isinstance(pending, _Piped):
+            return self.piped_d if towards_client else self.piped_u
+        return len(pending)
+
+    # -- the connect phase (the Balancer carries out the dispatcher's CONNECT step) -------------
+    def start_connect(self, srv: Server) -> int:
+        """A non-blocking connect to srv: 0 (done), EINPROGRESS, or the error (no socket)."""
+        s = self.bal.state.settings
+        addr = srv.sockaddr
+        if addr is None:
+            return errno.EDESTADDRREQ       # selection never picks a server without an address
+        try:
+            up = socket.socket(srv.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError as e:
+            return e.errno or errno.EMFILE
+        try:
+            if srv.family != socket.AF_UNIX:
+                up.setsockopt(*_NODELAY)
+                if s.keepalive:
+                    up.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                if s.source:
+                    up.bind((s.source, 0))
+                elif s.transparent and srv.family == socket.AF_INET and self.who.host:
+                    transparent.bind_to_client(up, self.who.host)      # issue 11, docs/dataplane.md
+            err = up.connect_ex(addr)
+        except OSError as e:
+            err = e.errno or errno.EIO
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            up.close()
+            return err
+        self.up, self.ufd, self.srv = up, up.fileno(), srv
         self.reactor.add(self.ufd, 0, self.on_up)
+        return err
+
+    def connect_event(self, ev: int) -> None:
+        """The upstream socket became writable (or failed) while connecting.  Writable with no
+        error or hang-up flag means connected: SO_ERROR is asked only when something failed."""
+        up, srv = self.up, self.srv
+        assert up is not None and srv is not None, "connecting: start_connect set both"
+        err = connect_error(up) if ev & (EPOLLERR | EPOLLHUP) else 0
+        if err == 0 and self.bal.wants_tls(srv):
+            self.tcp_connected()
+            return
+        self.bal.connect_done(self, None if err == 0 else os.strerror(err))
+
+    def tcp_connected(self) -> None:
+        """TCP is up and TLS is wanted: PROXY header in clear first, then the handshake, which
+        counts as part of connecting (the -t timeout covers it; a failure fails over)."""
+        if not self.bal.send_proxy_header(self):
+            self.bal.connect_done(self, "could not send the PROXY header")
+            return
+        if not self.bal.wrap_upstream(self):
+            self.bal.connect_done(self, "TLS set-up failed")
+            return
+        self.handshake()
 
     def detach_upstream(self) -> None:
-        self.bal.connecting.pop(self, None)
         if self.up is not None:
             self.reactor.forget(self.ufd)
             self.up.close()
@@ -112,15 +182,21 @@ class Conn:
         self.up_tls = False
 
     def established(self) -> None:
-        """The upstream connect completed: start forwarding."""
+        """The upstream connect completed: start forwarding.  A plain TCP connection (no TLS
+        either side, no -H rewriter, no request log) gets the lean handlers."""
         self.connected = True
-        self.bal.connecting.pop(self, None)
+        if (self.rewriter is None and not self.tls and not self.up_tls
+                and self.bal.logsink is None):
+            self.reactor.set_handler(self.dfd, self.on_down_plain)
+            self.reactor.set_handler(self.ufd, self.on_up_plain)
         self.update()
 
     def handshake(self) -> None:
         """Drive the TLS handshake with the server, waiting on whichever way it needs."""
+        up = self.up
+        assert isinstance(up, ssl.SSLSocket), "handshake: wrap_upstream made it TLS"
         try:
-            self.up.do_handshake()
+            up.do_handshake()
         except ssl.SSLWantReadError:
             self._set_up_mask(EPOLLIN)
             return
@@ -130,9 +206,9 @@ class Conn:
         except (ssl.SSLError, OSError) as e:
             why = f"TLS handshake with server {self.server}: {getattr(e, 'reason', None) or e}"
             log.warning("%s", why)        # a certificate problem is worth seeing at -d 0
-            self.bal._connect_done(self, why)
+            self.bal.connect_done(self, why)
             return
-        self.bal._connect_done(self, None)
+        self.bal.connect_done(self, None)
 
     def _set_up_mask(self, mask: int) -> None:
         if mask != self.up_mask:
@@ -163,7 +239,7 @@ class Conn:
             if self.up_tls:
                 self.handshake()
             else:
-                self.bal.connect_event(self, ev)
+                self.connect_event(ev)
             return
         if ev & EPOLLOUT and self.to_up is not None:
             self.flush(False)
@@ -177,11 +253,85 @@ class Conn:
         elif ev & EPOLLERR and not self.closed:
             self.abort(reset_client=True)
 
+    # -- the lean path: established plain TCP (bench/PROFILE.md, suggestion 6) ---------------
+    def on_down_plain(self, ev: int) -> None:
+        """Client -> server in one frame: recv_into the shared buffer, send, count.  Anything
+        but a plain readable event, or a direction that splices, takes the general path."""
+        if ev != EPOLLIN or not self.down_mask & EPOLLIN or self.pipe_u is not None:
+            self.on_down(ev)
+            return
+        up, srv = self.up, self.srv
+        assert up is not None and srv is not None, "established: both are set"
+        try:
+            n = self.down.recv_into(_buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(reset_client=False)
+            return
+        self.last = self.reactor.now
+        if n == 0:
+            self.down_eof = True
+            self.after_eof()
+            return
+        srv, up = self.srv, self.up
+        assert srv is not None and up is not None    # the lean handlers run once connected
+        self.client.crx += n
+        srv.sx += n
+        if n == BUFSIZE:
+            self.pipe_u = pipes.get()          # bulk upload: splice from now on
+        try:
+            sent = up.send(_view[:n])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.abort(reset_client=True)
+            return
+        if sent < n:
+            self.to_up = bytes(_view[sent:n])
+            self.update()
+
+    def on_up_plain(self, ev: int) -> None:
+        """Server -> client in one frame, as on_down_plain."""
+        if ev != EPOLLIN or not self.up_mask & EPOLLIN or self.pipe_d is not None:
+            self.on_up(ev)
+            return
+        up, srv = self.up, self.srv
+        assert up is not None and srv is not None, "established: both are set"
+        try:
+            n = up.recv_into(_buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(reset_client=True)
+            return
+        self.last = self.reactor.now
+        if n == 0:
+            self.up_eof = True
+            self.after_eof()
+            return
+        srv.rx += n
+        self.client.csx += n
+        if n == BUFSIZE:
+            self.pipe_d = pipes.get()          # bulk download: splice from now on
+        try:
+            sent = self.down.send(_view[:n])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.abort(reset_client=False)
+            return
+        if sent < n:
+            self.to_down = bytes(_view[sent:n])
+            self.update()
+
     def read_down(self) -> None:
         """Client -> server (for TLS, also whatever the TLS layer has already decrypted)."""
         self._read_down_once()
-        while (self.tls and not self.closed and self.to_up is None and not self.down_eof
-               and self.connected and self.down.pending()):
+        down = self.down
+        while (self.tls and isinstance(down, ssl.SSLSocket) and not self.closed
+               and self.to_up is None and not self.down_eof and self.connected
+               and down.pending()):
             self._read_down_once()
 
     def _read_down_once(self) -> None:
@@ -199,6 +349,9 @@ class Conn:
         self.last = self.reactor.now
         if n == 0:
             self.down_eof = True
+            if self.rlog is not None and self.bal.logsink is not None:
+                for text in self.rlog.at_eof():
+                    self.bal.log_request(self, text)
             if self.rewriter is not None:
                 held = self.rewriter.flush()
                 if held:
@@ -208,31 +361,40 @@ class Conn:
             self.after_eof()
             return
         self.client.crx += n
+        srv = self.srv
+        assert srv is not None, "read only once connected"
         if n == BUFSIZE and self.pipe_u is None and self.rewriter is None and not self.tls \
                 and not self.up_tls \
                 and self.bal.logsink is None:
             self.pipe_u = pipes.get()          # bulk upload: splice from now on
-        if self.rewriter is not None:
+        rw = self.rewriter
+        data: bytes | memoryview
+        if rw is not None:
             chunk = bytes(_view[:n])
-            data, lines = self.rewriter.feed(chunk)
-            if self.bal.logsink is not None:
-                if lines:
-                    for line in lines:
-                        self.bal.log_request(self, line)
-                elif self.rewriter.passthrough():
-                    self.bal.log_request(self, chunk)
-            if not data:
-                return
+            data, lines = rw.feed(chunk)
+            if self.rlog is not None and self.bal.logsink is not None:
+                for text in self.rlog.after_read(chunk, lines, rw.passthrough(), rw.undecided()):
+                    self.bal.log_request(self, text)
+            if data:
+                srv.sx += len(data)
+                self.send_up(data)
+            if rw.rejected() and not self.closed:
+                self.http_refuse(rw.rejected())
+            elif rw.full():
+                self.update()             # held bytes await the switch: stop reading
+            return
         else:
             data = _view[:n]
             if self.bal.logsink is not None:
                 self.bal.log_request(self, bytes(data))
-        self.srv.sx += len(data)
+        srv.sx += len(data)
         self.send_up(data)
 
     def send_up(self, data: bytes | memoryview) -> None:
+        up = self.up
+        assert up is not None, "sending up only once connected"
         try:
-            sent = self.up.send(data)
+            sent = up.send(data)
         except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             sent = 0
         except OSError:
@@ -245,13 +407,15 @@ class Conn:
     def read_up(self) -> None:
         """Server -> client (with TLS to the server, also what its TLS layer decrypted)."""
         self._read_up_once()
-        while (self.up_tls and not self.closed and self.to_down is None and not self.up_eof
-               and self.up.pending()):
+        while (self.up_tls and isinstance(self.up, ssl.SSLSocket) and not self.closed
+               and self.to_down is None and not self.up_eof and self.up.pending()):
             self._read_up_once()
 
     def _read_up_once(self) -> None:
+        up, srv = self.up, self.srv
+        assert up is not None and srv is not None, "read only once connected"
         try:
-            n = self.up.recv_into(_buffer)
+            n = up.recv_into(_buffer)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
@@ -262,11 +426,27 @@ class Conn:
             self.up_eof = True
             self.after_eof()
             return
-        self.srv.rx += n
+        srv.rx += n
         self.client.csx += n
-        if n == BUFSIZE and self.pipe_d is None and not self.tls and not self.up_tls:
+        tracker = self.rewriter.responses if self.rewriter is not None else None
+        if tracker is not None and tracker.done():
+            tracker = None
+        if (n == BUFSIZE and self.pipe_d is None and not self.tls and not self.up_tls
+                and tracker is None and self.refuse == 0):
             self.pipe_d = pipes.get()          # bulk download: splice from now on
-        data = _view[:n]
+        data: bytes | memoryview = _view[:n]
+        if tracker is not None:
+            event = tracker.feed(data)
+            if event or self.refuse > 0:
+                copy = bytes(data)             # _view is reused by what the event sends up
+                self._send_down(copy)
+                if not self.closed:
+                    self.response_event(event, tracker)
+                return
+        self._send_down(data)
+
+    def _send_down(self, data: bytes | memoryview) -> None:
+        n = len(data)
         try:
             sent = self.down.send(data)
         except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
@@ -278,15 +458,80 @@ class Conn:
             self.to_down = bytes(data[sent:])
             self.update()
 
+    def response_event(self, event: int, tracker: ResponseTracker) -> None:
+        """-H: the server answered a pending protocol switch, or its responses can no longer
+        be followed, or (refusing) it has answered every request forwarded before."""
+        rw = self.rewriter
+        if event in (httpresp.SWITCHED, httpresp.DECLINED) and rw is not None and rw.waiting():
+            data, lines = rw.resolve(event == httpresp.SWITCHED)
+            if lines and self.rlog is not None and self.bal.logsink is not None:
+                for text in self.rlog.after_read(b"", lines, False, rw.undecided()):
+                    self.bal.log_request(self, text)
+            if data:
+                if self.srv is not None:
+                    self.srv.sx += len(data)
+                self.send_up(data)
+                if self.closed:
+                    return
+            if rw.rejected():
+                self.http_refuse(rw.rejected())
+                return
+            self.after_eof() if self.down_eof else self.update()
+        elif event == httpresp.LOST and rw is not None and rw.waiting():
+            log.info("connection %d: server response not HTTP/1.x while a protocol switch "
+                     "was pending; closing", self.index)
+            self.close()
+            return
+        if self.refuse > 0 and tracker.outstanding() == 0:
+            self._refuse_now()
+
+    def http_refuse(self, status: int) -> None:
+        """-H: the client sent bytes pen cannot frame as every server would (docs/pen.md, HTTP
+        mode).  Forward nothing more; once the server has answered what was forwarded before
+        (or closed), answer `status` and close."""
+        if self.refuse:
+            return
+        self.refuse = status
+        self.down_eof = True              # read nothing more from the client
+        log.info("connection %d: client %s sent a request pen cannot frame; answering %d",
+                 self.index, self.who.host or "unix", status)
+        tracker = self.rewriter.responses if self.rewriter is not None else None
+        if not self.connected or tracker is None or tracker.outstanding() == 0:
+            self._refuse_now()
+        else:
+            self.after_eof()              # half-close towards the server once sent
+
+    def _refuse_now(self) -> None:
+        answer = httpresp.refusal(self.refuse)
+        self.refuse = -1
+        self.up_eof = self.down_eof = True
+        self.to_up = None
+        if self.up is not None and self.connected:
+            self.shut |= SHUT_UP
+        if self.to_down is None:
+            self.to_down = answer
+        elif isinstance(self.to_down, _Piped):
+            self.after_pipe = answer      # the server's bytes in the pipe go first
+        else:
+            self.to_down += answer
+        self.flush(True)
+
     def flush(self, towards_client: bool) -> None:
         """Send what is pending towards one side; on completion resume reading the other."""
         sock = self.down if towards_client else self.up
         pending = self.to_down if towards_client else self.to_up
-        if pending is PIPED:
+        rest: bytes | _Piped | None
+        if isinstance(pending, _Piped):
             left = self.drain_pipe(towards_client)
             if left < 0:
                 return
+            if not left and towards_client and self.after_pipe:
+                self.to_down, self.after_pipe = self.after_pipe, b""
+                self.flush(True)          # the pipe is empty: the refusal follows it
+                return
             rest = PIPED if left else None
+        elif pending is None or sock is None:
+            return
         else:
             try:
                 sent = sock.send(pending)
@@ -303,16 +548,22 @@ class Conn:
             self.to_up = rest
         if rest is None:
             self.after_eof() if (self.down_eof or self.up_eof) else self.update()
-            if not towards_client and self.tls and not self.closed and self.down.pending():
+            down, up = self.down, self.up
+            if (not towards_client and self.tls and isinstance(down, ssl.SSLSocket)
+                    and not self.closed and down.pending()):
                 self.read_down()      # decrypted bytes wait in the TLS layer, not the socket
-            if towards_client and self.up_tls and not self.closed and self.up.pending():
+            if (towards_client and self.up_tls and isinstance(up, ssl.SSLSocket)
+                    and not self.closed and up.pending()):
                 self.read_up()
 
     # -- splice (bulk) --------------------------------------------------------------------------
     def splice_in(self, towards_client: bool) -> None:
         """Move what the source has into the direction's pipe, then on to the destination."""
         pipe = self.pipe_d if towards_client else self.pipe_u
+        assert pipe is not None, "splicing without a pipe"
         src = self.ufd if towards_client else self.dfd
+        srv = self.srv
+        assert pipe is not None and srv is not None, "splicing: the direction has its pipe"
         try:
             n = os.splice(src, pipe[1], pipes.capacity(), flags=pipes.FLAGS)
         except (BlockingIOError, InterruptedError):
@@ -328,12 +579,13 @@ class Conn:
                 self.down_eof = True
             self.after_eof()
             return
+        srv = _server(self)
         if towards_client:
-            self.srv.rx += n
+            srv.rx += n
             self.client.csx += n
             self.piped_d += n
         else:
-            self.srv.sx += n
+            srv.sx += n
             self.client.crx += n
             self.piped_u += n
         left = self.drain_pipe(towards_client)
@@ -346,10 +598,12 @@ class Conn:
 
     def drain_pipe(self, towards_client: bool) -> int:
         """Splice the pipe's bytes into the destination; the bytes left, or -1 on abort."""
+        pipe = self.pipe_d if towards_client else self.pipe_u
+        assert pipe is not None, "draining: the direction has its pipe"
         if towards_client:
-            rfd, dst, left = self.pipe_d[0], self.dfd, self.piped_d
+            rfd, dst, left = pipe[0], self.dfd, self.piped_d
         else:
-            rfd, dst, left = self.pipe_u[0], self.ufd, self.piped_u
+            rfd, dst, left = pipe[0], self.ufd, self.piped_u
         try:
             while left:
                 left -= os.splice(rfd, dst, left, flags=pipes.FLAGS)
@@ -368,10 +622,14 @@ class Conn:
     # -- closing -------------------------------------------------------------------------------
     def after_eof(self) -> None:
         """Pass EOFs on once their side's pending data is out; close when both are done."""
+        if self.refuse > 0 and self.up_eof:
+            self._refuse_now()           # the server closed: answer the refused request now
+            return
         fast = self.bal.state.settings.tcp_fastclose
-        if self.down_eof and self.to_up is None and not self.shut & SHUT_UP:
-            if fast in ("down", "both"):
-                self.close()
+        if (self.down_eof and self.to_up is None and not self.shut & SHUT_UP
+                and not (self.rewriter is not None and self.rewriter.waiting())):
+            if fast in ("down", "both") and not self.refuse:    # a refusal is not the client
+                self.close()                                      # closing: answer it first
                 return
             self.shut |= SHUT_UP
             if not self.up_tls:             # TLS has no half-close: wait for the server to end
@@ -398,6 +656,8 @@ class Conn:
     def abort(self, reset_client: bool) -> None:
         """An error on one side: reset the other so the peer knows the stream is broken."""
         other = self.down if reset_client else self.up
+        if reset_client:
+            self.tls = False             # no close_notify: the client must see a broken stream
         if other is not None:
             try:
                 other.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
@@ -410,6 +670,15 @@ class Conn:
             return
         self.closed = True
         self.reactor.forget(self.dfd)
+        if self.tls and isinstance(self.down, ssl.SSLSocket):
+            # close_notify: OpenSSL keeps a session in the server cache only after a clean
+            # shutdown, and resumption by session ID needs it there (issue 18)
+            down = self.down
+            try:
+                if isinstance(down, ssl.SSLSocket):
+                    down.unwrap()
+            except (ssl.SSLError, OSError, ValueError):
+                pass
         self.down.close()
         if self.pipe_u is not None:
             pipes.put(self.pipe_u, self.piped_u == 0)
@@ -417,10 +686,8 @@ class Conn:
         if self.pipe_d is not None:
             pipes.put(self.pipe_d, self.piped_d == 0)
             self.pipe_d = None
-        was_connected = self.connected
-        was_pending = not self.connected and self.up is not None
         self.detach_upstream()
-        self.bal.connection_closed(self, was_connected, was_pending)
+        self.bal.connection_closed(self)
 
     # -- interest masks ------------------------------------------------------------------------
     def update(self) -> None:
@@ -428,6 +695,8 @@ class Conn:
             return
         if self.connected:
             dm = EPOLLIN if not self.down_eof and self.to_up is None else 0
+            if dm and self.rewriter is not None and self.rewriter.full():
+                dm = 0                   # -H: held bytes wait for the server's switch
             if self.to_down is not None or self.tls_wants_write:
                 dm |= EPOLLOUT
             um = EPOLLIN if not self.up_eof and self.to_down is None else 0
@@ -441,6 +710,18 @@ class Conn:
         if um != self.up_mask and self.up is not None:
             self.up_mask = um
             self.reactor.set_mask(self.ufd, um)
+
+
+def _server(conn: Conn) -> Server:
+    """The server of a connection past its connect (start_connect set it)."""
+    srv = conn.srv
+    assert srv is not None, "no server before the connect"
+    return srv
+
+
+def _pending(sock: socket.socket | None) -> int:
+    """Decrypted bytes a TLS socket holds beyond what the kernel socket shows (0 for plain)."""
+    return sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
 
 
 def connect_error(sock: socket.socket) -> int:

@@ -1,11 +1,15 @@
 """The control port: penctl connections served inside the reactor, never blocking it.
 
-C pen's protocol (spec/pen-0.34.md §3.1): one command per connection, then the reply, then
-close.  C pen did a blocking recv, so one idle client froze all traffic (§A.8).  Here every
-control connection is a non-blocking socket in the reactor: it has CONTROL_DEADLINE seconds to
-send its line (at most 4095 bytes, as C's single recv), the reply is written as the socket
-accepts it, and a slow or silent client is closed.  control_acl is checked on accept (a denied
-client is closed without a reply, as C pen).
+C pen's protocol (docs/penctl.md "The control port"): one command per connection, then the
+reply, then close.  C pen did a blocking recv, so one idle client froze all traffic
+(docs/compatibility.md).  Here every control connection is a non-blocking socket in the
+reactor: it has CONTROL_DEADLINE seconds to send its line (at most 4095 bytes, as C's single
+recv), the reply is written as the socket accepts it, and a slow or silent client is closed.
+control_acl is checked on accept (a denied client is closed without a reply, as C pen).
+
+A host name in `server N address HOST` is looked up in a resolver thread, not on the loop
+(a slow DNS server must not stop the traffic); the command then runs with the address found,
+so the main process and every worker apply the same address without a lookup of their own.
 
 `EngineEffects` carries out what the pure interpreter (pen.core.control) asks for.
 """
@@ -19,7 +23,8 @@ import socket
 import sys
 import tempfile
 import time
-import weakref
+import threading
+from concurrent.futures import Future
 
 from pen import __version__
 from pen.core import stats
@@ -28,7 +33,8 @@ from pen.core.addr import AddressError, Endpoint, parse_listen
 from pen.core.control import MAX_LINE, Interpreter
 from pen.engine import listener as listeners
 from pen.engine.balancer import Balancer
-from pen.engine import history_glue, takeover
+from pen.engine.conn import Conn
+from pen.engine import takeover
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 from pen.resolve import resolve_endpoint
 
@@ -37,6 +43,45 @@ log = logging.getLogger("pen")
 CONTROL_DEADLINE = 5.0      # seconds a control client has to send its command and take the reply
 QUIET = 0.2                 # a line with no newline is run after this long without more data
 MAX_CLIENTS = 64            # concurrent control connections; more are closed at once
+
+
+
+def _look_up(host: str, udp: bool) -> Future[str]:
+    """`host`'s address, found in a daemon thread (a lookup that hangs cannot hold pen's exit)."""
+    future: Future[str] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_address_of(host, udp))
+        except Exception as e:              # AddressError, or anything the resolver raises
+            future.set_exception(e)
+
+    threading.Thread(target=work, name="pen-resolve", daemon=True).start()
+    return future
+
+
+def lookup_target(words: list[str]) -> int | None:
+    """Where HOST stands in `server N ... address HOST ...` when it is a name to look up (not
+    an IP literal, not a unix path); None otherwise."""
+    if len(words) < 4 or words[0] != "server":
+        return None
+    head = words[:words.index("check")] if "check" in words else words   # check takes the rest
+    try:
+        at = head.index("address", 2) + 1
+    except ValueError:
+        return None
+    if at >= len(head) or "/" in head[at]:
+        return None
+    try:
+        ipaddress.ip_address(head[at].split("%", 1)[0])
+    except ValueError:
+        return at
+    return None
+
+
+def _address_of(host: str, udp: bool) -> str:
+    """The address text `host` resolves to, as the interpreter's own lookup would find it."""
+    return resolve_endpoint(Endpoint(host, "1"), udp=udp)[1]
 
 
 class EngineEffects:
@@ -49,7 +94,7 @@ class EngineEffects:
         return os.getpid()
 
     def now(self) -> float:
-        return time.monotonic()
+        return self.bal.reactor.clock()
 
     def wall_time(self) -> float:
         return time.time()
@@ -77,7 +122,9 @@ class EngineEffects:
 
     def connection(self, n: int) -> stats.ConnView | None:
         conn = self.bal.conns[n] if 0 <= n < len(self.bal.conns) else None
-        return None if conn is None else conn_view(conn)
+        if conn is None:
+            return self.bal.slots.closed_view(n) if 0 <= n < len(self.bal.slots) else None
+        return conn_view(conn)
 
     def close_connection(self, n: int) -> None:
         self.bal.close_connection(n)
@@ -88,9 +135,10 @@ class EngineEffects:
     def snapshot(self) -> dict:
         bal = self.bal
         views = [conn_view(c) for c in bal.conns if c is not None]
-        snap = stats.snapshot(bal.state, views, time.monotonic(), bal.mono_offset, bal.nconns)
+        snap = stats.snapshot(bal.state, views, bal.reactor.clock(), bal.mono_offset, bal.nconns,
+                              bal.slots.last)
         snap["engine"] = engine_facts(bal)                 # issue 5: livestatus, metrics
-        hist = history_glue.history_of(bal)
+        hist = bal.history
         if hist is not None:
             snap["history"] = hist.to_dict()
         return snap
@@ -116,7 +164,7 @@ class EngineEffects:
             return f.read()
 
     def output(self, text: str) -> None:
-        """Replies of -o/-F/include commands go to pen's stdout, as C pen (§3.1)."""
+        """Replies of -o/-F/include commands go to pen's stdout, as C pen."""
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -132,15 +180,16 @@ def engine_facts(bal: Balancer) -> dict:
     """What only the running process knows: uptime, totals, the queue, the process itself
     (webstats and the Prometheus metrics show them; pen.core.livestatus)."""
     s = bal.state.settings
+    d = bal.dispatcher
     listen = bal.listen_text
     cpu = os.times()
     return {
         "version": __version__, "pid": os.getpid(), "started": bal.started,
         "uptime": round(max(0.0, time.time() - bal.started), 3), "listen": listen,
         "protocol": "udp" if s.udp else ("unix" if listen and "/" in listen else "tcp"),
-        "accepting": bal.accepting, "connections_total": bal.connections_total,
-        "refused_total": bal.refused_total, "queued_total": bal.queued_total,
-        "queue_len": len(bal.queue), "pending": bal.pending,
+        "accepting": bal.accepting, "connections_total": d.connections_total,
+        "refused_total": d.refused_total, "queued_total": d.queued_total,
+        "queue_len": len(d.queue), "pending": d.pending,
         "cpu_seconds": round(cpu.user + cpu.system, 3), "open_fds": _count_fds(),
         "rss_bytes": _rss_bytes(),
     }
@@ -161,24 +210,19 @@ def _rss_bytes() -> int | None:
         return None
 
 
-def conn_view(conn) -> stats.ConnView:
+def conn_view(conn: Conn) -> stats.ConnView:
     return stats.ConnView(
         conn.index, conn.state, conn.dfd, conn.ufd, conn.client.slot, conn.server,
-        len(conn.to_down) if conn.to_down is not None else 0,
-        len(conn.to_up) if conn.to_up is not None else 0,
+        conn.pending_bytes(True), conn.pending_bytes(False),
         0 if conn.connected else 1)
-
-
-_interpreters: weakref.WeakKeyDictionary[Balancer, Interpreter] = weakref.WeakKeyDictionary()
 
 
 def interpreter_for(bal: Balancer) -> Interpreter:
     """The one interpreter of a balancer (start-up commands, control port and HUP share it)."""
-    interp = _interpreters.get(bal)
-    if interp is None:
-        interp = Interpreter(bal.state, EngineEffects(bal), running=False, version=__version__)
-        _interpreters[bal] = interp
-    return interp
+    if bal.interp is None:
+        bal.interp = Interpreter(bal.state, EngineEffects(bal), running=False,
+                                 version=__version__)
+    return bal.interp
 
 
 def is_loopback(host: str) -> bool:
@@ -237,7 +281,8 @@ class ControlServer:
 class ControlConn:
     """One control client: read a line (bounded in size and time), reply, close."""
 
-    __slots__ = ("server", "sock", "fd", "buf", "out", "deadline", "quiet", "closed", "denied")
+    __slots__ = ("server", "sock", "fd", "buf", "out", "deadline", "quiet", "closed", "denied",
+                 "lookup")
 
     def __init__(self, server: ControlServer, sock: socket.socket, denied: bool = False) -> None:
         self.server = server
@@ -251,6 +296,7 @@ class ControlConn:
         reactor = server.bal.reactor
         self.deadline: Timer = reactor.call_later(CONTROL_DEADLINE, self.expire)
         self.quiet: Timer | None = None
+        self.lookup: Future[str] | None = None
         reactor.add(self.fd, EPOLLIN, self.on_event)
 
     def on_event(self, ev: int) -> None:
@@ -276,7 +322,7 @@ class ControlConn:
             self.quiet = self.server.bal.reactor.call_later(QUIET, self.execute)
 
     def execute(self) -> None:
-        if self.closed or self.out:
+        if self.closed or self.out or self.lookup is not None:
             return
         if self.quiet is not None:
             self.quiet.cancel()
@@ -291,10 +337,59 @@ class ControlConn:
             takeover.hand_over(self.server.bal, self.sock)
             self.close()
             return
-        reply = self.server.interp.run(line)
+        words = line.split("\r", 1)[0].split("\n", 1)[0].split()
+        at = lookup_target(words)
+        if at is not None:
+            self.start_lookup(words, at)
+            return
+        self.run(line)
+
+    def start_lookup(self, words: list[str], at: int) -> None:
+        """Look HOST up in a resolver thread; its end wakes the reactor through a pipe."""
+        reactor = self.server.bal.reactor
+        reactor.set_mask(self.fd, 0)                 # nothing to read meanwhile
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+        def woken(ev: int) -> None:
+            reactor.remove(rfd)
+            os.close(rfd)
+            self.looked_up(words, at)
+
+        def done(_: Future[str]) -> None:            # in the resolver thread
+            try:
+                os.write(wfd, b"!")
+            finally:
+                os.close(wfd)
+
+        reactor.add(rfd, EPOLLIN, woken)
+        self.lookup = _look_up(words[at], self.server.bal.state.settings.udp)
+        self.lookup.add_done_callback(done)
+
+    def looked_up(self, words: list[str], at: int) -> None:
+        """The name lookup of a `server` line is in: run the line with the address found, or
+        answer its failure as the interpreter would."""
+        lookup = self.lookup
+        if self.closed or lookup is None:
+            return                  # the client went (or its deadline passed): nothing applied
+        try:
+            words[at] = lookup.result()
+        except (AddressError, OSError, UnicodeError) as e:
+            why = f"server {words[1]} address: {e}"
+            log.warning("control: %s", why)
+            self.reply(f"error: {why}\n")
+            return
+        self.run(" ".join(words))
+
+    def run(self, line: str) -> None:
+        reply = interpreter_for(self.server.bal).run(line)     # --workers may replace it
+        if self.server.bal.health is not None:
+            self.server.bal.health.tick()  # a check just added is probed at once
         if reply.error:
             log.warning("control: %s", reply.error)
-        self.out = reply.text.encode("utf-8", "replace")
+        self.reply(reply.text)
+
+    def reply(self, text: str) -> None:
+        self.out = text.encode("utf-8", "replace")
         if not self.out:
             self.close()
             return
@@ -335,12 +430,14 @@ class ControlConn:
         self.server.clients.discard(self)
 
 
-def open_control(bal: Balancer, text: str) -> ControlServer:
-    """-C [host:]port or a unix path.  No host means loopback (C pen bound every interface)."""
+def open_control(bal: Balancer, text: str, sock: socket.socket | None = None) -> ControlServer:
+    """-C [host:]port or a unix path.  No host means loopback (C pen bound every interface).
+    `sock`: the socket-activated control port (its address is `text`)."""
     s = bal.state.settings
     ep = parse_listen(text, default_host="127.0.0.1")
-    sock = listeners.open_listener(ep, backlog=64, reuseport=False,
-                                   unix_mode=s.control_socket_mode if ep.unix else None)
+    if sock is None:
+        sock = listeners.open_listener(ep, backlog=64, reuseport=False,
+                                       unix_mode=s.control_socket_mode if ep.unix else None)
     if not ep.unix:
         host = sock.getsockname()[0]
         if not is_loopback(host) and not bal.state.acls.lists[s.control_acl]:

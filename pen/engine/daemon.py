@@ -1,32 +1,39 @@
-"""Process life: start-up order, daemon, pid file, chroot, user, signals (spec/pen-0.34.md §1.4, §7).
+"""Process life: start-up order, daemon, pid file, chroot, user, signals (pen(1) OPTIONS;
+docs/pen.md "As a daemon", "Signals").
 
 Start-up, in order: resolve the command-line servers, run -o/-O commands and the -F file (so
 the file refines the command line; C pen did it the other way round and let the command line
-overwrite the file, §4.3), open the listener (or adopt systemd's, LISTEN_FDS), open the control
-port, daemonize unless -f, chroot, open the log, write the pid file, drop privileges, run.
+overwrite the file: docs/configuration.md "Start-up order"), open the listener (or adopt
+systemd's, LISTEN_FDS), open the control port, daemonize unless -f, chroot, open the log,
+write the pid file, drop privileges, run.
 Errors before the loop starts are reported on stderr and exit 1: nothing runs half-configured.
 """
 from __future__ import annotations
 
 import gc
 import logging
-import logging.handlers
 import os
 import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING, Callable
 
 import pwd
 
 from pen.core.addr import AddressError
+from pen.core.numbers import ascii_decimal
 from pen.core.servers import ABUSE, EMERGENCY
 from pen.core.state import PenState
-from pen.engine import sdnotify, takeover, tls
+from pen.engine import history_glue, sdnotify, takeover, tls
 from pen.engine.balancer import Balancer
 from pen.engine.logsink import is_network_target
-from pen.procutil import daemonize, log_handler
+from pen.engine.sigflags import on_signals
+from pen.procutil import become_user, daemonize, log_handler, stderr_is_journal
 from pen.settings import Settings
+
+if TYPE_CHECKING:
+    from pen.engine.workers import WorkerSlot, Workers
 
 log = logging.getLogger("pen")
 
@@ -55,33 +62,62 @@ def build(settings: Settings) -> Balancer:
     try:
         for index, spec in enumerate(settings.server_specs):
             bal.apply_server_spec(index, spec)
-        for attr, spec in (("emergency", settings.emergency), ("abuse", settings.abuse)):
-            if spec:
-                srv = bal.apply_server_spec(EMERGENCY if attr == "emergency" else ABUSE, spec)
+        for attr, extra in (("emergency", settings.emergency), ("abuse", settings.abuse)):
+            if extra:
+                srv = bal.apply_server_spec(EMERGENCY if attr == "emergency" else ABUSE, extra)
                 setattr(state.servers, attr, srv)
     except AddressError as e:
         raise StartupError(str(e)) from None
     return bal
 
 
-def adopt_listen_fds() -> socket.socket | None:
-    """systemd socket activation: fd 3 when LISTEN_FDS is set for this process."""
-    fds = os.environ.get("LISTEN_FDS")
+SD_LISTEN_FDS_START = 3
+
+
+def adopt_listen_fds() -> tuple[socket.socket | None, socket.socket | None]:
+    """systemd socket activation (sd_listen_fds(3)): (listener, control port).  With
+    LISTEN_FDNAMES, the fd named `listen` is the listener and the one named `control` the
+    control port (systemd's FileDescriptorName=); without names, fd 3 is the listener."""
+    count = ascii_decimal(os.environ.get("LISTEN_FDS", ""), 4)
     pid = os.environ.get("LISTEN_PID")
-    if not fds or (pid and pid != str(os.getpid())):
-        return None
+    names = os.environ.get("LISTEN_FDNAMES", "")
+    if not count or (pid and pid != str(os.getpid())):
+        return None, None
     for var in ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         os.environ.pop(var, None)
-    if int(fds) < 1:
-        return None
-    sock = socket.socket(fileno=3)
+    fds = list(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count))
+    labels = names.split(":") if names else []
+    if not set(labels) & {"listen", "control"}:
+        return _adopt(fds[0]), None
+    found: dict[str, socket.socket] = {}
+    for fd, label in zip(fds, labels):
+        if label in ("listen", "control") and label not in found:
+            found[label] = _adopt(fd)
+        else:
+            log.warning("socket activation: fd %d named %r is not used (pen takes `listen` "
+                        "and `control`)", fd, label)
+    return found.get("listen"), found.get("control")
+
+
+def _adopt(fd: int) -> socket.socket:
+    sock = socket.socket(fileno=fd)
     sock.setblocking(False)
     return sock
 
 
+def socket_address(sock: socket.socket) -> str:
+    """An activated socket's address in pen's syntax: host:port, [v6]:port or the unix path."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return name if isinstance(name, str) else name.decode()
+    if sock.family == socket.AF_INET6:
+        return f"[{name[0]}]:{name[1]}"
+    return f"{name[0]}:{name[1]}"
+
+
 def absolute_paths(settings: Settings) -> None:
     """Relative -l/-p/-w/-F paths stay relative to where pen was started, even as a daemon
-    (C pen resolved them against / after daemonizing, §1.4)."""
+    (C pen resolved them against / after daemonizing; docs/pen.md "As a daemon")."""
     if settings.chroot:
         return
     for attr in ("pidfile", "web_stats", "config_file"):
@@ -98,28 +134,38 @@ def run(settings: Settings) -> int:
     absolute_paths(settings)
     sdnotify.prepare()
     try:
-        bal = start(settings)
+        bal, workers = start(settings)
     except StartupError as e:
-        print(f"pen: {e}", file=sys.stderr)
+        # a start-up error is the one line an operator must find: under journald it goes at
+        # error priority like every logged error (sd-daemon(3) prefix)
+        print(f"{'<3>' if stderr_is_journal() else ''}pen: {e}", file=sys.stderr)
         return 1
-    install_signals(bal)
-    from pen.engine import history_glue     # issue 5: load history for webstats
-    history_glue.attach(bal)
+    install_signals(bal, workers)
+    assert bal.health is not None           # the daemon's Balancer runs the checks
+    bal.health.start()                      # first probes now; accepting waits for them
+    if workers is not None:
+        spawn_when_proven(bal, workers)     # the workers accept once the probes are in
+    history_glue.attach(bal)                # issue 5: load history for webstats
     interval = sdnotify.watchdog_interval()
     if interval:
         # pinged from the loop itself: a stuck loop stops the pings and systemd restarts pen
-        bal.reactor.every(interval, lambda: sdnotify.notify("WATCHDOG=1"))
+        def watchdog() -> None:
+            sdnotify.notify("WATCHDOG=1")
+        bal.reactor.every(interval, watchdog)
     # Start-up objects never die: move them out of the collector's way, and collect young
     # objects less often (connections are freed by reference counting, not by the collector).
-    gc.collect()
-    gc.freeze()
+    # The full collection (about 8 ms) runs once the loop is serving, not before the first
+    # client (start-up time, issue 16).
     gc.set_threshold(50_000, 20, 50)
+    bal.reactor.call_later(SETTLE_AFTER, _freeze_start_up_objects)
     sdnotify.notify("READY=1", f"STATUS=balancing on {bal.listen_text}", f"MAINPID={os.getpid()}")
     log.info("pen-ha started, listening on %s", bal.listen_text)
     try:
         bal.run()
     finally:
         sdnotify.notify("STOPPING=1")
+        if workers is not None:
+            workers.stop()
         bal.shutdown()
         if settings.pidfile:
             try:
@@ -129,7 +175,7 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def start(settings: Settings) -> Balancer:
+def start(settings: Settings) -> tuple[Balancer, Workers | None]:
     bal = build(settings)
     from pen.engine import startup
     try:
@@ -140,12 +186,13 @@ def start(settings: Settings) -> Balancer:
         bal.load_tls()
     except tls.TlsError as e:
         raise StartupError(str(e)) from None
-    from pen.engine import dsr, geoipdb          # issue 11: country ACLs, DSR
+    from pen.engine import geoipdb               # issue 11: country ACLs
     try:
         geoipdb.install(bal.state)
     except geoipdb.GeoDbError as e:
         raise StartupError(str(e)) from None
     if settings.dsr_if:                          # DSR: a raw socket instead of the listener
+        from pen.engine import dsr               # imported only for DSR (start-up time)
         try:
             dsr.start(bal, settings.dsr_if, settings.listen or "")
         except dsr.DsrError as e:
@@ -156,27 +203,99 @@ def start(settings: Settings) -> Balancer:
         except takeover.TakeoverError as e:
             raise StartupError(str(e)) from None
         bal.open_listener(settings.listen or text, sock)
+    inherited, control_sock = adopt_listen_fds()
     if bal.listen_sock is None and not settings.dsr_if:
-        inherited = adopt_listen_fds()
-        if inherited is None and not settings.listen:
+        if settings.listen:
+            text = settings.listen
+        elif inherited is not None:
+            text = socket_address(inherited)
+        else:
             raise StartupError("no listen address (give [host:]port, or `listen` in the -F file)")
         try:
-            bal.open_listener(settings.listen or "", inherited)
+            bal.open_listener(text, inherited)
         except (OSError, AddressError) as e:
-            raise StartupError(f"cannot listen on {settings.listen}: {_why(e)}") from None
+            raise StartupError(f"cannot listen on {text}: {_why(e)}") from None
+    if control_sock is not None:
+        settings.control = socket_address(control_sock)     # the activated socket's address
     if settings.control:
         try:
-            startup.open_control(bal, settings.control)
+            startup.open_control(bal, settings.control, control_sock)
         except (OSError, AddressError) as e:
             raise StartupError(f"cannot open control port {settings.control}: {_why(e)}") from None
+    peer_shell = None
+    if settings.peers or settings.peer_listen:    # imported only with peers (start-up time)
+        from pen.engine import peers              # issue 17: key read, listener opened here
+        try:
+            peer_shell = peers.prepare(bal, settings)
+        except peers.PeerError as e:
+            raise StartupError(str(e)) from None
+    workers = prepare_workers(bal, settings)      # their sockets, before privileges go
     if not settings.foreground:
         daemonize()
         setup_logging(settings, to_syslog=True)
+    if peer_shell is not None:
+        peer_shell.start()                        # after the fork, with the final store
     try:
         drop_privileges_and_files(bal, settings)
     except OSError as e:
         raise StartupError(_why(e)) from None
-    return bal
+    return bal, workers
+
+
+def prepare_workers(bal: Balancer, settings: Settings) -> Workers | None:
+    """--workers N (N > 1): shared tables and one listener per worker (before privileges are
+    dropped); this process keeps the control port, the health checks and the signals
+    (docs/architecture.md "Workers").  Imported only then (and before any chroot)."""
+    if settings.workers == 1:
+        return None
+    from pen.engine.worker import MainInterpreter
+    from pen.engine.workers import Workers, cpu_count
+    n = settings.workers or cpu_count()
+    if n <= 1:
+        return None
+    if settings.dsr_if:
+        raise StartupError("dsr_if: DSR runs in one process (no --workers)")
+    sock = bal.listen_sock
+    assert sock is not None
+    reuseport = sock.family != socket.AF_UNIX and bool(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))
+    if settings.udp and not reuseport:
+        log.warning("--workers %d: the inherited UDP socket has no SO_REUSEPORT, so a flow "
+                    "could not stay on one worker; one process serves it", n)
+        return None
+    workers = Workers(n, settings.clients_max)
+    store = workers.store(bal.state, workers.main_row)
+    store.initialise_from_config()
+    bal.dispatcher.use_store(store)
+    bal.detach_listener()
+    try:
+        workers.add_listeners(sock, reuseport, settings.backlog)
+    except OSError as e:
+        raise StartupError(f"cannot open the workers' listeners: {_why(e)}") from None
+    bal.interp = MainInterpreter(bal, store, workers)
+    bal.reactor.every(1.0, store.refresh_all)         # the history and -w see the sums
+    return workers
+
+
+def spawn_when_proven(bal: Balancer, workers: Workers) -> None:
+    """Fork the workers once the start-up probes are in (the health checker holds accepts
+    until then, bounded by the check timeout; clients wait in the listen backlog)."""
+    if bal.health is not None and bal.health.holding():
+        bal.reactor.call_later(0.01, lambda: spawn_when_proven(bal, workers))
+    else:
+        spawn_workers(bal, workers)
+
+
+def spawn_workers(bal: Balancer, workers: Workers) -> None:
+    """Fork the workers (after daemonizing, the pid file and dropping privileges)."""
+    from pen.engine.worker import run_worker       # loaded by prepare_workers
+    def spawn(slot: WorkerSlot) -> None:
+        if not workers.stopping:
+            workers.spawn(slot, lambda s: run_worker(bal, s, workers))
+    workers.respawn = spawn
+    for slot in workers.slots:
+        spawn(slot)
+    log.info("%d workers started (pids %s)", workers.n, " ".join(map(str, workers.pids())))
 
 
 def drop_privileges_and_files(bal: Balancer, settings: Settings) -> None:
@@ -194,9 +313,7 @@ def drop_privileges_and_files(bal: Balancer, settings: Settings) -> None:
         with open(settings.pidfile, "w") as f:
             f.write(str(os.getpid()))
     if settings.user:
-        os.setgroups([])
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
+        become_user(pw.pw_uid, pw.pw_gid)      # groups first, then gid, then uid
 
 
 def _why(e: Exception) -> str:
@@ -205,47 +322,48 @@ def _why(e: Exception) -> str:
     return str(e)
 
 
-def install_signals(bal: Balancer) -> None:
-    """Handlers only set flags; the loop acts on them (as C pen, §7).  A wakeup fd makes the
-    epoll wait return at once."""
+SETTLE_AFTER = 0.5          # seconds after start-up: collect, then freeze, start-up objects
+
+
+def _freeze_start_up_objects() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def _respawner(workers: Workers, slot: WorkerSlot) -> Callable[[], None]:
+    return lambda: workers.respawn(slot)
+
+
+def install_signals(bal: Balancer, workers: Workers | None = None) -> None:
+    """Handlers only set flags; the loop acts on them (as C pen; pen.engine.sigflags).
+    With workers, HUP also goes on to them (their logs and TLS certificates; the -F file is
+    re-read here and its commands forwarded), TERM stops them (after the loop), and a worker
+    that dies is restarted (SIGCHLD)."""
     from pen.engine import startup
-    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
-    flags: dict[int, bool] = {}
-
-    def handler(signum: int, frame: object) -> None:
-        flags[signum] = True
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, handler)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    caught = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2]
+    if workers is None:
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    else:
+        caught.append(signal.SIGCHLD)
 
-    def on_wakeup(ev: int) -> None:
-        try:
-            while os.read(rfd, 512):
-                pass
-        except BlockingIOError:
-            pass
+    def act(signum: int) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            log.info("signal %d: exiting", signum)
+            bal.reactor.stop()
+        elif signum == signal.SIGHUP:
+            sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={int(time.monotonic() * 1e6)}")
+            startup.on_sighup(bal)
+            bal.reload_tls()
+            if workers is not None:
+                workers.signal(signal.SIGHUP)
+            sdnotify.notify("READY=1")
+        elif signum == signal.SIGUSR1:
+            startup.on_usr1(bal)
+        elif signum == signal.SIGUSR2:
+            log.warning("SIGUSR2 ignored (C pen aborted and dumped core)")
+        elif signum == signal.SIGCHLD and workers is not None:
+            for slot in workers.reap():
+                bal.reactor.call_later(workers.restart_delay(slot), _respawner(workers, slot))
 
-    def dispatch() -> None:
-        if not flags:
-            return
-        pending = list(flags)
-        flags.clear()
-        for signum in pending:
-            if signum in (signal.SIGTERM, signal.SIGINT):
-                log.info("signal %d: exiting", signum)
-                bal.reactor.stop()
-            elif signum == signal.SIGHUP:
-                sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={int(time.monotonic() * 1e6)}")
-                startup.on_sighup(bal)
-                bal.reload_tls()
-                sdnotify.notify("READY=1")
-            elif signum == signal.SIGUSR1:
-                startup.on_usr1(bal)
-            elif signum == signal.SIGUSR2:
-                log.warning("SIGUSR2 ignored (C pen aborted and dumped core)")
-
-    bal.reactor.add(rfd, 1, on_wakeup)
-    bal.reactor.idle_hooks.append(dispatch)
+    on_signals(bal.reactor, caught, act)

@@ -1,4 +1,5 @@
-"""The DSR shell: an AF_PACKET socket on `dsr_if`, in the reactor (spec/pen-0.34.md §1.10).
+"""The DSR shell: an AF_PACKET socket on `dsr_if`, in the reactor (docs/dataplane.md
+"Direct Server Return").
 
 Started instead of the TCP listener when `dsr_if IFACE` is given at start-up; the listen
 argument is then `VIP[:port]` (no port, or 0: every port).  Each readable event handles up to
@@ -19,7 +20,6 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from pen.core import dsr as core
-from pen.core import selection
 from pen.core.acl import FAMILY_V4
 from pen.engine.reactor import EPOLLIN
 
@@ -92,9 +92,7 @@ class DsrShell:
     # -- server choice --------------------------------------------------------------------------
     def choose(self, src: bytes, sport: int) -> int:
         st = self.bal.state
-        now = self.bal.reactor.now
-        weights = [srv.weight if selection.available(st, srv, now) and srv.family == socket.AF_INET
-                   else None for srv in st.servers.servers]
+        weights = self.bal.dispatcher.available_weights(self.bal.reactor.now, socket.AF_INET)
         key = tuple(weights)
         if key != self.index_key:          # C built it once; we follow blacklists and weights
             self.index, self.index_key = core.hash_index(weights), key
@@ -104,7 +102,7 @@ class DsrShell:
 
     def server_ip(self, index: int) -> bytes | None:
         srv = self.bal.state.servers.get(index)
-        if srv is None or srv.family != socket.AF_INET:
+        if srv is None or srv.family != socket.AF_INET or not isinstance(srv.sockaddr, tuple):
             return None
         return socket.inet_aton(srv.sockaddr[0])
 

@@ -1,4 +1,4 @@
-"""penctl `dummy`: pen answers every client chunk itself, then closes (spec/pen-0.34.md §3.4)."""
+"""penctl `dummy`: pen answers every client chunk itself, then closes (penctl(1) `dummy`)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

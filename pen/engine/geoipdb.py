@@ -1,4 +1,5 @@
-"""Open the GeoIP country databases for country ACLs (issue 11; spec/pen-0.34.md §1.6).
+"""Open the GeoIP country databases for country ACLs (issue 11; docs/dataplane.md
+"Country ACLs").
 
 The files are mapped read-only (the kernel pages in what lookups touch) and handed to the
 pure readers in pen.core.geoip.  Without `geoip_db PATH...`, Debian's geoip-database files
@@ -11,7 +12,7 @@ import logging
 import mmap
 import os
 
-from pen.core.geoip import CountryLookup, GeoIPError, open_country_db
+from pen.core.geoip import CountryLookup, GeoIPError, LegacyCountryDb, MmdbCountryDb, open_country_db
 from pen.core.state import PenState
 
 log = logging.getLogger("pen")
@@ -23,7 +24,7 @@ class GeoDbError(Exception):
     """A database that was asked for (or is needed) but cannot be used."""
 
 
-def open_file(path: str) -> object:
+def open_file(path: str) -> LegacyCountryDb | MmdbCountryDb:
     """The database at `path` as a reader over an mmap of the file."""
     try:
         with open(path, "rb") as f:

@@ -10,8 +10,8 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
-from pen.core.health import HealthState, agent_verdict, http_request, http_verdict
-from pen.core.servers import NEVER, Server
+from pen.core.health import CheckSpec, agent_verdict, http_request, http_verdict
+from pen.core.servers import Server
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 
 if TYPE_CHECKING:
@@ -23,10 +23,10 @@ MAX_REPLY = 4096
 
 
 class Probe:
-    __slots__ = ("checker", "srv", "sock", "fd", "timer", "sent", "reply", "done")
+    __slots__ = ("checker", "srv", "spec", "sock", "fd", "timer", "sent", "reply", "done")
 
-    def __init__(self, checker: HealthChecker, srv: Server) -> None:
-        self.checker, self.srv = checker, srv
+    def __init__(self, checker: HealthChecker, srv: Server, spec: CheckSpec) -> None:
+        self.checker, self.srv, self.spec = checker, srv, spec
         self.sock: socket.socket | None = None
         self.fd = -1
         self.timer: Timer | None = None
@@ -35,13 +35,17 @@ class Probe:
         self.done = False
 
     def start(self) -> None:
-        srv, spec = self.srv, self.srv.check
+        srv, spec = self.srv, self.spec
         addr = srv.sockaddr
+        if addr is None:
+            self.finish(False, "no address")
+            return
         if spec.port and isinstance(addr, tuple):
             addr = (addr[0], spec.port, *addr[2:])
         try:
-            self.sock = socket.socket(srv.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-            err = self.sock.connect_ex(addr)
+            sock = self.sock = socket.socket(srv.family,
+                                             socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            err = sock.connect_ex(addr)
         except OSError as e:
             self.finish(False, f"connect: {e.strerror}")
             return
@@ -49,14 +53,15 @@ class Probe:
             self.finish(False, f"connect: {errno.errorcode.get(err, err)}")
             return
         reactor = self.checker.bal.reactor
-        self.fd = self.sock.fileno()
+        self.fd = sock.fileno()
         reactor.add(self.fd, EPOLLOUT, self.on_event)
         self.timer = reactor.call_later(spec.timeout, lambda: self.finish(False, "timeout"))
 
     def on_event(self, ev: int) -> None:
-        spec = self.srv.check
+        spec, sock = self.spec, self.sock
+        assert sock is not None, "an event for a probe that has no socket"
         if not self.sent:
-            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 self.finish(False, f"connect: {errno.errorcode.get(err, err)}")
                 return
@@ -66,14 +71,14 @@ class Probe:
                 return
             if spec.kind == "http":
                 try:
-                    self.sock.send(http_request(spec, self.srv.host))
+                    sock.send(http_request(spec, self.srv.host))
                 except OSError as e:
                     self.finish(False, f"send: {e.strerror}")
                     return
             self.checker.bal.reactor.set_mask(self.fd, EPOLLIN)
             return
         try:
-            chunk = self.sock.recv(MAX_REPLY)
+            chunk = sock.recv(MAX_REPLY)
         except BlockingIOError:
             return
         except OSError as e:
@@ -88,12 +93,7 @@ class Probe:
             self.finish(ok, what)
         else:
             reply = agent_verdict(self.reply)
-            if reply.weight_percent is not None:
-                self.srv.agent_weight = reply.weight_percent
-            if reply.state == "drain":
-                self.srv.drain, self.srv.drain_sticky = True, True     # HAProxy's agent drain
-            elif reply.state == "up":
-                self.srv.drain = False
+            self.checker.bal.dispatcher.agent_state(self.srv, reply.weight_percent, reply.state)
             self.finish(reply.state != "down" and bool(self.reply.strip()),
                         f"agent: {self.reply.strip()[:40].decode('ascii', 'replace')}")
 
@@ -114,13 +114,34 @@ class Probe:
 
 
 class HealthChecker:
+    """Probes on the loop.  At start-up pen accepts no client until every checked server's
+    first probe has finished (`holding`, bounded by the check timeout), so the first clients
+    are not sent to a server nobody has seen answer, nor refused for want of a proven one."""
+
     def __init__(self, bal: Balancer) -> None:
         self.bal = bal
         self.next_due: dict[int, float] = {}      # id(server) -> when
         self.running: dict[int, Probe] = {}
+        self.starting = True                      # the start-up probes have not all finished
         bal.reactor.every(TICK, self.tick)
 
+    def start(self) -> None:
+        """Start-up: probe every checked server now; accepting waits for the results."""
+        self.tick()
+        self._started()
+
+    def holding(self) -> bool:
+        return self.starting
+
+    def _started(self) -> None:
+        if self.starting and not any(not (s.health is not None and s.health.proven)
+                                     for s in self._checked() if s.configured):
+            self.starting = False
+            self.bal.resume_accept()
+
     def tick(self) -> None:
+        if self.starting:
+            self.bal.reactor.call_later(0, self._started)
         now = self.bal.reactor.now
         for srv in self._checked():
             key = id(srv)
@@ -129,11 +150,11 @@ class HealthChecker:
             due = self.next_due.get(key)
             if due is None:
                 due = self.next_due[key] = now          # a new check runs at once
-            if now >= due and srv.configured:
-                self.next_due[key] = now + srv.check.interval
-                if srv.health is None:
-                    srv.health = HealthState()
-                probe = Probe(self, srv)
+            spec = srv.check
+            if now >= due and srv.configured and spec is not None:
+                self.next_due[key] = now + spec.interval
+                self.bal.dispatcher.start_checking(srv)
+                probe = Probe(self, srv, spec)
                 self.running[key] = probe
                 probe.start()
 
@@ -147,11 +168,20 @@ class HealthChecker:
 
     def result(self, srv: Server, ok: bool, what: str) -> None:
         self.running.pop(id(srv), None)
-        if srv.check is None or srv.health is None:
-            return
-        changed = srv.health.record(ok, srv.check, self.bal.reactor.now, what)
-        if changed is True:
-            srv.status = NEVER                         # back up: forget a stale blacklist
+        self.record(srv, ok, what)
+        if self.starting:
+            self._started()
+
+    def client_connect_timeout(self, srv: Server) -> None:
+        """A client's connect to a checked server timed out: that is a failed probe too."""
+        self.record(srv, False, "client connect timeout")
+
+    def record(self, srv: Server, ok: bool, what: str) -> None:
+        changed = self.bal.dispatcher.health_result(srv, ok, what, self.bal.reactor.now)
+        if changed is True and srv.health is not None and srv.health.checks == 1:
+            log.info("server %d (%s:%d) passed its first check (%s)", srv.index, srv.host,
+                     srv.port, what)
+        elif changed is True:
             log.warning("server %d (%s:%d) is UP (%s)", srv.index, srv.host, srv.port, what)
         elif changed is False:
             log.warning("server %d (%s:%d) is DOWN (%s)", srv.index, srv.host, srv.port, what)

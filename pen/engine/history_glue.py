@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-import weakref
 
 from pen.core.history import DEFAULT_CAPACITY, DEFAULT_INTERVAL, History
 from pen.engine.balancer import Balancer
@@ -17,7 +15,6 @@ from pen.engine.balancer import Balancer
 log = logging.getLogger("pen")
 
 MIN_INTERVAL = 0.05
-_histories: weakref.WeakKeyDictionary[Balancer, History] = weakref.WeakKeyDictionary()
 
 
 def interval_from_env(env: dict[str, str] | os._Environ = os.environ) -> float:
@@ -38,12 +35,12 @@ def interval_from_env(env: dict[str, str] | os._Environ = os.environ) -> float:
 def attach(bal: Balancer, interval: float | None = None) -> History:
     """Start sampling `bal`'s servers now and every `interval` seconds."""
     hist = History(interval or interval_from_env(), DEFAULT_CAPACITY)
-    _histories[bal] = hist
+    bal.history = hist
     servers = bal.state.servers
 
     def sample() -> None:
         try:
-            hist.sample(bal.wall(time.monotonic()),
+            hist.sample(bal.wall(bal.reactor.clock()),
                         [(sv.index, sv.address_text(), sv.c, sv.pending, sv.sx, sv.rx, sv.total,
                           sv.failures) for sv in servers.servers if sv.configured])
         except Exception:                      # a bug here must not stop the loop's timers
@@ -53,6 +50,3 @@ def attach(bal: Balancer, interval: float | None = None) -> History:
     bal.reactor.every(hist.interval, sample)
     return hist
 
-
-def history_of(bal: Balancer) -> History | None:
-    return _histories.get(bal)

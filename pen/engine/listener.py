@@ -1,4 +1,4 @@
-"""Listening sockets: TCP over IPv4/IPv6, unix stream sockets, UDP (spec/pen-0.34.md §1.2)."""
+"""Listening sockets: TCP over IPv4/IPv6, unix stream sockets, UDP (docs/pen.md "Addresses")."""
 from __future__ import annotations
 
 import os

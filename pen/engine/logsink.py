@@ -1,4 +1,5 @@
-"""Where the request log goes: a file (-l FILE) or penlogd over UDP (-l host:port), §5.1-5.2.
+"""Where the request log goes: a file (-l FILE) or penlogd over UDP (-l host:port):
+pen(1) -l.
 
 Every line is written through at once (C pen buffered 4 KiB in stdio and lost it on a crash).
 The file is opened O_APPEND so logrotate's copytruncate and `mv` + HUP both work.
@@ -10,13 +11,13 @@ import os
 import socket
 from typing import Callable
 
-from pen.core import accesslog
+from pen.core.formats import accesslog
 
 log = logging.getLogger("pen")
 
 
 def is_network_target(target: str) -> bool:
-    """C pen's rule (§5.2): a ':' and no leading '/' means host:port."""
+    """C pen's rule (pen(1) -l): a ':' and no leading '/' means host:port."""
     return ":" in target and not target.startswith("/")
 
 
@@ -68,7 +69,8 @@ class UdpSink(LogSink):
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
         infos = socket.getaddrinfo(host, int(port), 0, socket.SOCK_DGRAM)
-        family, _, _, _, self.addr = infos[0]
+        family, _, _, _, addr = infos[0]
+        self.addr: tuple = addr
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
 

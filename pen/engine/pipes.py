@@ -1,6 +1,6 @@
 """Pooled pipes for os.splice: bulk data moves socket -> pipe -> socket inside the kernel.
 
-spec/performance.md: splice through 1 MiB pipes moved bulk data at 1.68x C pen with the least
+bench/PROFILE.md (item 7): splice through 1 MiB pipes moved bulk data at 1.68x C pen with the least
 CPU per MiB, where copying through Python buffers reached about 1.5x.  A pipe holds what the
 destination could not take yet, so it is also the direction's back-pressure buffer.  Pipes go
 back to the pool only when empty.

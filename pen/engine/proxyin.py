@@ -7,27 +7,24 @@ a front balancer that should send one and does not is a configuration error to s
 """
 from __future__ import annotations
 
-import logging
 import socket
 from typing import TYPE_CHECKING
 
-from pen.core.proxyproto import MAX_HEADER, ProxyError, decode
+from pen.core.formats.proxyproto import MAX_HEADER, ProxyError, decode
+from pen.engine.preadmit import BeforeAdmission
 from pen.engine.reactor import EPOLLIN
 
 if TYPE_CHECKING:
     from pen.engine.balancer import Balancer
 
-log = logging.getLogger("pen")
 PEEK = 536          # enough for any v1 header and the v2 address blocks with a few TLVs
 
 
-class ProxyReader:
-    __slots__ = ("bal", "sock", "fd", "host", "port", "timer", "want")
+class ProxyReader(BeforeAdmission):
+    __slots__ = ("want",)
 
     def __init__(self, bal: Balancer, sock: socket.socket, host: str, port: int) -> None:
-        self.bal, self.sock, self.host, self.port = bal, sock, host, port
-        self.fd = sock.fileno()
-        self.timer = None
+        super().__init__(bal, sock, host, port)
         self.want = PEEK
 
     def start(self) -> None:
@@ -65,18 +62,5 @@ class ProxyReader:
         else:
             self.bal.admit(self.sock, header.src, header.src_port, (header.dst, header.dst_port))
 
-    def expire(self) -> None:
-        self.timer = None
-        self.drop("no PROXY header in time")
-
-    def drop(self, why: str) -> None:
-        log.info("client %s: %s; closing", self.host, why)
-        self.finish()
-        self.bal.refused_total += 1
-        self.sock.close()
-
-    def finish(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.bal.reactor.remove(self.fd)
+    def too_late(self) -> str:
+        return "no PROXY header in time"

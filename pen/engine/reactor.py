@@ -1,9 +1,12 @@
-"""The event loop: level-triggered `select.epoll` and a timer heap (spec/architecture.md).
+"""The event loop: level-triggered `select.epoll` and a timer heap (docs/architecture.md).
 
 Measured on this machine, asyncio costs 2-4x more CPU per connection than a raw epoll loop
-(spec/performance.md), so the data plane runs on this instead.  Handlers are plain callables
-taking the event mask; timers are cancellable heap entries.  Nothing here blocks except the
-epoll wait itself.
+(docs/architecture.md, bench/), so the data plane runs on this instead.  Handlers are plain
+callables taking the event mask; timers are cancellable heap entries.  Nothing here blocks
+except the epoll wait itself.
+
+The clock comes from outside (`clock`, time.monotonic by default): tests drive the loop one
+pass at a time (`run_once`) with a fake clock, so timeouts take no real time.
 """
 from __future__ import annotations
 
@@ -37,16 +40,18 @@ class Timer:
 
 class Reactor:
     __slots__ = ("epoll", "handlers", "masks", "timers", "seq", "running", "now", "idle_hooks",
-                 "max_wait")
+                 "max_wait", "clock")
 
-    def __init__(self, max_wait: float = 1.0) -> None:
+    def __init__(self, max_wait: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.epoll = select.epoll()
         self.handlers: dict[int, Handler] = {}
         self.masks: dict[int, int] = {}
         self.timers: list[tuple[float, int, Timer]] = []
         self.seq = itertools.count()
         self.running = False
-        self.now = time.monotonic()
+        self.now = clock()
         self.idle_hooks: list[Callable[[], None]] = []   # run after every pass
         self.max_wait = max_wait
 
@@ -70,6 +75,10 @@ class Reactor:
         else:
             self.epoll.modify(fd, mask)
 
+    def set_handler(self, fd: int, handler: Handler) -> None:
+        """Another handler for a registered fd (the same interest mask)."""
+        self.handlers[fd] = handler
+
     def forget(self, fd: int) -> None:
         """Drop an fd that is about to be closed: close() takes it out of epoll by itself, so
         the epoll_ctl(DEL) that remove() makes would be a wasted syscall."""
@@ -91,7 +100,7 @@ class Reactor:
         return timer
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        return self.call_at(time.monotonic() + delay, callback)
+        return self.call_at(self.clock() + delay, callback)
 
     def every(self, interval: float, callback: Callable[[], None]) -> None:
         def tick() -> None:
@@ -106,33 +115,59 @@ class Reactor:
     def run(self) -> None:
         self.running = True
         poll = self.epoll.poll
-        handlers = self.handlers
         timers = self.timers
+        max_wait = self.max_wait
+        monotonic = self.clock
+        now = monotonic()
         while self.running:
-            wait = self.max_wait
+            wait = max_wait
             if timers:
-                wait = min(wait, max(0.0, timers[0][0] - time.monotonic()))
+                # from the time after the last poll (one clock read per pass, not two); the
+                # few microseconds of handling since then only make the wait that much longer
+                wait = timers[0][0] - now
+                if wait > max_wait:
+                    wait = max_wait
+                elif wait < 0.0:
+                    wait = 0.0
             events = poll(wait, 1024)
-            self.now = now = time.monotonic()
-            for fd, ev in events:
-                handler = handlers.get(fd)
-                if handler is not None:
-                    try:
-                        handler(ev)
-                    except Exception:          # a bug must cost one connection, not pen
-                        self._contain(fd, handler)
-            while timers and timers[0][0] <= now:
-                _, _, timer = heapq.heappop(timers)
-                if not timer.cancelled:
-                    try:
-                        timer.callback()
-                    except Exception:
-                        log.exception("internal error in a timer; continuing")
-            for hook in self.idle_hooks:
+            self.now = now = monotonic()
+            self._handle(events, now)
+
+    def run_once(self, timeout: float = 0.0) -> int:
+        """One pass of `run`: wait at most `timeout` s for events (less when a timer is due by
+        the clock), run their handlers, the due timers and the idle hooks.  The events seen."""
+        now = self.clock()
+        if self.timers:
+            timeout = min(timeout, max(0.0, self.timers[0][0] - now))
+        events = self.epoll.poll(timeout, 1024)
+        self.now = now = self.clock()
+        self._handle(events, now)
+        return len(events)
+
+    def _handle(self, events: list[tuple[int, int]], now: float) -> None:
+        """One pass's work after the poll: the events' handlers, the timers due at `now`, the
+        idle hooks; an exception in any of them is contained, never the loop's end."""
+        handlers = self.handlers
+        for fd, ev in events:
+            handler = handlers.get(fd)
+            if handler is not None:
                 try:
-                    hook()
+                    handler(ev)
+                except Exception:          # a bug must cost one connection, not pen
+                    self._contain(fd, handler)
+        timers = self.timers
+        while timers and timers[0][0] <= now:
+            _, _, timer = heapq.heappop(timers)
+            if not timer.cancelled:
+                try:
+                    timer.callback()
                 except Exception:
-                    log.exception("internal error in the loop; continuing")
+                    log.exception("internal error in a timer; continuing")
+        for hook in self.idle_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("internal error in the loop; continuing")
 
     def _contain(self, fd: int, handler: Handler) -> None:
         """Log an exception from a handler and close what it belongs to, so the loop goes on

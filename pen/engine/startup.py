@@ -1,8 +1,10 @@
-"""Start-up commands (-o/-O, -F), SIGHUP and SIGUSR1, and the control port (spec §1.4, §4, §6.1, §7).
+"""Start-up commands (-o/-O, -F), SIGHUP and SIGUSR1, and the control port
+(docs/configuration.md, docs/pen.md "Signals").
 
 Order (pen/engine/daemon.py): command-line servers first, then -o/-O, then the -F file, so the
 file refines the command line.  C pen applied the file first and then overwrote its `server`
-lines with the command line (§4.3); here the file wins at start-up as it does on SIGHUP.
+lines with the command line (docs/configuration.md "Start-up order"); here the file wins at
+start-up as it does on SIGHUP.
 
 A bad -o command or -F line is fatal at start-up (the message names the file and line).  On
 SIGHUP the file is first applied to a copy of the configuration; only if every line is good is
@@ -14,9 +16,11 @@ import copy
 import logging
 import socket
 
-from pen.core import configfile, stats
+from pen.core import stats
+from pen.core.formats import configfile
 from pen.core.addr import AddressError, parse_listen
 from pen.core.control import CommandError, Interpreter
+from pen.core.noeffects import NoEffects
 from pen.core.state import PenState
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, interpreter_for
@@ -26,6 +30,8 @@ from pen.resolve import resolve_endpoint
 log = logging.getLogger("pen")
 statslog = logging.getLogger("pen.stats")
 statslog.setLevel(logging.INFO)       # USR1 statistics are shown at every debug level, as C pen
+reloadlog = logging.getLogger("pen.reload")
+reloadlog.setLevel(logging.INFO)      # a successful HUP says so at every debug level
 
 
 class ConfigError(Exception):
@@ -63,46 +69,20 @@ def apply_lines(interp: Interpreter, lines: list[configfile.Line]) -> None:
             raise ConfigError(f"{line.where()}: {reply.error}")
 
 
-class DryEffects(EngineEffects):
-    """Effects for a trial run against a copy of the state: names are resolved and addresses
-    checked, but nothing is opened, closed or written."""
+def dry_effects(bal: Balancer, trial: PenState) -> NoEffects:
+    """Effects for a trial run against a copy of the state: names are resolved and listen
+    addresses checked for real (a line naming an unknown host is a bad line), -F includes are
+    read, but nothing is opened, closed or written (pen.core.noeffects)."""
+    real = EngineEffects(bal)
 
-    def __init__(self, bal: Balancer, state: PenState) -> None:
-        super().__init__(bal)
-        self.state = state
-        self.listen = bal.listen_text
-
-    def listen_text(self) -> str | None:
-        return self.listen
-
-    def relisten(self, text: str) -> str:
+    def check_listen(text: str) -> None:
         ep = parse_listen(text)
         if not ep.unix:
-            resolve_endpoint(ep, udp=self.state.settings.udp, passive=True)
-        self.listen = text
-        return text
+            resolve_endpoint(ep, udp=trial.settings.udp, passive=True)
 
-    def set_log(self, target: str | None) -> None:
-        self.state.settings.logfile = target
-
-    def set_debug(self, level: int) -> None:
-        pass
-
-    def grow_conn_max(self, n: int) -> int:
-        self.state.settings.conn_max = max(n, self.state.settings.conn_max)
-        return self.state.settings.conn_max
-
-    def close_connection(self, n: int) -> None:
-        pass
-
-    def write_file(self, path: str, text: str) -> None:
-        pass
-
-    def output(self, text: str) -> None:
-        pass
-
-    def exit(self) -> None:
-        pass
+    return NoEffects(trial, listen=bal.listen_text, now=real.now(), wall=real.wall_time(),
+                     pid=real.pid(), resolve=real.resolve, check_listen=check_listen,
+                     read_file=real.read_file)
 
 
 def trial_state(state: PenState) -> PenState:
@@ -116,7 +96,7 @@ def trial_state(state: PenState) -> PenState:
 def check_lines(bal: Balancer, lines: list[configfile.Line]) -> None:
     """Apply the lines to a copy; raise ConfigError naming the first bad one."""
     trial = trial_state(bal.state)
-    interp = Interpreter(trial, DryEffects(bal, trial), running=True)
+    interp = Interpreter(trial, dry_effects(bal, trial), running=True)
     apply_lines(interp, lines)
 
 
@@ -137,25 +117,29 @@ def reload_config(bal: Balancer) -> bool:
     except ConfigError as e:      # only I/O can fail here (a port taken, a log unwritable)
         log.error("SIGHUP: %s; the lines before it were applied", e)
         return False
-    log.info("SIGHUP: %s applied (%d commands)", path, len(lines))
+    reloadlog.info("SIGHUP: %s applied (%d commands)", path, len(lines))
     return True
 
 
-def open_control(bal: Balancer, address: str) -> None:
+def open_control(bal: Balancer, address: str, sock: socket.socket | None = None) -> None:
     try:
-        _open_control(bal, address)
+        _open_control(bal, address, sock)
     except socket.gaierror as e:
         raise AddressError(f"unknown or invalid address: {e.strerror}") from None
 
 
 def on_sighup(bal: Balancer) -> None:
-    """Reopen the file log, then re-read -F (§4.4)."""
+    """Reopen the file log, then re-read -F (docs/configuration.md "SIGHUP")."""
     bal.reopen_log()
+    if not bal.state.settings.config_file:
+        reloadlog.info("SIGHUP: log reopened (no -F file to re-read)")
+        return
     reload_config(bal)
 
 
 def on_usr1(bal: Balancer) -> None:
-    """Statistics to the log channel, and the HTML page to the -w file if one is set (§6.1)."""
+    """Statistics to the log channel, and the HTML page to the -w file if one is set
+    (docs/pen.md "Signals")."""
     fx = interpreter_for(bal).fx
     snap = fx.snapshot()
     for record in stats.text(snap):

@@ -49,9 +49,11 @@ def request(control_path: str, timeout: float = 10.0) -> tuple[socket.socket, st
 def hand_over(bal: Balancer, conn: socket.socket) -> bool:
     """Old pen: send the listening socket, stop accepting, finish, exit."""
     lsock = bal.listen_sock
-    if lsock is None or conn.family != socket.AF_UNIX:
+    if lsock is None or conn.family != socket.AF_UNIX or not bal.accepts_here:
+        why = (b"not with --workers" if not bal.accepts_here
+               else b"needs a listener and a unix control socket")
         try:
-            conn.sendall(b"takeover refused: needs a listener and a unix control socket\n")
+            conn.sendall(b"takeover refused: " + why + b"\n")
         except OSError:
             pass
         return False

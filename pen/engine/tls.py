@@ -1,4 +1,4 @@
-"""TLS termination towards clients (-E -K -G -A -R -L -Z, ssl_* commands; spec §1.7).
+"""TLS termination towards clients (-E -K -G -A -R -L -Z, ssl_* commands; pen(1) -E).
 
 Modern defaults: TLS 1.2 and later, the library's default cipher list unless `ssl_ciphers` is
 set, server cipher preference on request.  `ssl_sni_path DIR` serves `DIR/<name>.crt` and
@@ -113,7 +113,10 @@ class _SniCache:
         return None
 
     def _load(self, name: str) -> ssl.SSLContext | None:
-        base = os.path.join(self.settings.ssl_sni_path, name)
+        directory = self.settings.ssl_sni_path
+        if directory is None:                 # the callback is installed only with a path
+            return None
+        base = os.path.join(directory, name)
         if not os.path.exists(base + ".crt"):
             return None
         ctx = _base_context(self.settings)

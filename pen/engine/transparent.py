@@ -1,4 +1,5 @@
-"""Transparent mode: upstream connections carry the client's address (spec/pen-0.34.md §1.11).
+"""Transparent mode: upstream connections carry the client's address (docs/dataplane.md
+"Transparent mode").
 
 C pen sets IP_TRANSPARENT (Linux) on each upstream socket and binds it to the client's IPv4
 address with port 0, so the backend sees the real client.  The replies must come back to this
@@ -24,9 +25,10 @@ def client_ipv4(host: str) -> str | None:
         addr = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if addr.version == 6:
-        addr = addr.ipv4_mapped
-    return str(addr) if addr is not None else None
+    if isinstance(addr, ipaddress.IPv6Address):
+        mapped = addr.ipv4_mapped
+        return str(mapped) if mapped is not None else None
+    return str(addr)
 
 
 def bind_to_client(sock: socket.socket, host: str) -> bool:

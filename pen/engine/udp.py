@@ -1,10 +1,14 @@
-"""UDP mode (-U): datagram balancing with per-flow affinity (spec/pen-0.34.md §1.9).
+"""UDP mode (-U): datagram balancing with per-flow affinity (pen(1) -U).
 
 A flow is a client ip:port.  Its first datagram runs normal selection; the flow then sticks to
 that server through a connected upstream socket, and replies go back from the listening socket.
 Unlike C pen, a dead UDP backend is noticed: an ICMP port unreachable on the connected socket
 (ECONNREFUSED) blacklists the server and moves the flow to the next one, re-sending what the
-dead server never answered (C pen issues #19 and #31).  Idle flows expire.
+dead server never answered (C pen issues #19 and #31).  Idle flows expire.  With a wait queue
+(queue_max) a new flow that finds every server full waits, its last datagrams kept, and is sent
+on when the dispatcher hands its ticket back (docs/pen.md "Queueing").  Which server, the
+blacklisting, the queue and the failover are the dispatcher's (pen.core.dispatch); this carries
+them out.
 """
 from __future__ import annotations
 
@@ -12,15 +16,14 @@ import errno
 import logging
 import socket
 from collections import OrderedDict, deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from pen.core import selection
-from pen.core.servers import DROP, NO_SERVER
+from pen.core.dispatch import CONNECT, WAIT, server_of
 from pen.engine import transparent
 from pen.engine.reactor import EPOLLIN
 
 if TYPE_CHECKING:
-    from pen.core.clients import Client
+    from pen.core.dispatch import Ticket
     from pen.core.servers import Server
     from pen.engine.balancer import Balancer
 
@@ -28,16 +31,14 @@ log = logging.getLogger("pen")
 
 MAX_DATAGRAM = 65535
 UNANSWERED_KEPT = 16        # datagrams re-sent after a failover
-DEFAULT_FLOW_IDLE = 60.0    # seconds, unless idle_timeout is set
 
 
 class Flow:
-    __slots__ = ("key", "client", "who", "initial", "server", "srv", "up", "fd", "last",
-                 "unanswered")
+    __slots__ = ("key", "ticket", "client", "who", "srv", "up", "fd", "last", "unanswered")
 
-    def __init__(self, key: tuple, client: Client, who: selection.ClientAddr, initial: int) -> None:
-        self.key, self.client, self.who, self.initial = key, client, who, initial
-        self.server = NO_SERVER
+    def __init__(self, key: tuple, ticket: Ticket) -> None:
+        self.key, self.ticket = key, ticket
+        self.client, self.who = ticket.client, ticket.who
         self.srv: Server | None = None
         self.up: socket.socket | None = None
         self.fd = -1
@@ -50,7 +51,14 @@ class UdpBalancer:
         self.bal = bal
         self.lsock = lsock
         self.flows: OrderedDict[tuple, Flow] = OrderedDict()   # least recently used first
-        bal.reactor.add(lsock.fileno(), EPOLLIN, self.on_datagram)
+        # while the start-up probes run, datagrams wait in the socket buffer, as TCP clients
+        # wait in the backlog (health.holding)
+        held = bal.health is not None and bal.health.holding()
+        bal.reactor.add(lsock.fileno(), 0 if held else EPOLLIN, self.on_datagram)
+
+    def resume(self) -> None:
+        """The start-up probes are in: read datagrams."""
+        self.bal.reactor.set_mask(self.lsock.fileno(), EPOLLIN)
 
     def on_datagram(self, ev: int) -> None:
         bal = self.bal
@@ -74,74 +82,93 @@ class UdpBalancer:
             if bal.logsink is not None:
                 bal.log_request_for(flow.who, flow.srv, 0, data)
             flow.unanswered.append(data)
-            self.send(flow, data)
+            if flow.up is not None:       # else it waits in the queue, its datagrams kept
+                self.send(flow, data)
 
     def new_flow(self, addr: tuple) -> Flow | None:
         bal = self.bal
-        st = bal.state
+        d = bal.dispatcher
         now = bal.reactor.now
-        if len(self.flows) >= st.settings.conn_max:
+        if self.flows and d.at_conn_max():
             _, oldest = self.flows.popitem(last=False)
             self.drop(oldest, forget=False)
-        client = st.clients.store(addr[0], now, st.settings.tracking)
-        who = selection.ClientAddr(addr[0], addr[1])
-        initial, first = selection.choose(st, client, who, now)
-        bal.connections_total += 1
-        if initial == DROP:
-            bal.refused_total += 1
-            return None
-        flow = Flow(addr, client, who, initial)
-        if not self.attach(flow, first):
-            bal.refused_total += 1
+        d.accepted()
+        ticket = d.admit(addr[0], addr[1], now)
+        flow = Flow(addr, ticket)
+        ticket.owner = flow
+        if not self.attach(flow) and ticket.step != WAIT:
+            self.bal.carry_out_all(d.closed(ticket, now))
             return None
         self.flows[addr] = flow
-        bal.nconns += 1
         return flow
 
-    def attach(self, flow: Flow, index: int) -> bool:
-        """Connect the flow to `index`, failing over on immediate errors."""
+    def carry_out(self, ticket: Ticket) -> None:
+        """The dispatcher handed a waiting flow's ticket back: connect it and send what it
+        kept, or (refused: it waited past queue_timeout) forget it."""
+        flow = ticket.owner
+        if not isinstance(flow, Flow) or self.flows.get(flow.key) is not flow:
+            self.bal.dispatcher.closed(ticket, self.bal.reactor.now)    # nobody to carry it
+            return
+        if self.attach(flow):
+            flow.last = self.bal.reactor.now        # its wait was not idleness
+            self.flows.move_to_end(flow.key)
+            for data in list(flow.unanswered):
+                self.send(flow, data)
+        elif flow.ticket.step != WAIT:
+            self.drop(flow)
+
+    def attach(self, flow: Flow) -> bool:
+        """Connect the flow to its ticket's server; an immediate error gives the next one."""
         bal = self.bal
-        st = bal.state
-        now = bal.reactor.now
-        while index not in (NO_SERVER, DROP):
-            srv = st.servers.get(index)
+        d = bal.dispatcher
+        s = bal.state.settings
+        ticket = flow.ticket
+        while ticket.step == CONNECT:
+            srv = server_of(ticket)
+            assert srv.sockaddr is not None, "a server without an address is never chosen"
             try:
                 up = socket.socket(srv.family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
             except OSError as e:
                 log.warning("udp socket: %s", e.strerror)
+                d.connect_failed(ticket, bal.reactor.now, e.strerror or "udp socket",
+                                 local_shortage=True)
                 return False
             try:
-                if st.settings.source:
-                    up.bind((st.settings.source, 0))
-                elif st.settings.transparent and srv.family == socket.AF_INET:
-                    transparent.bind_to_client(up, flow.who.host)     # issue 11, §1.11
+                if s.source:
+                    up.bind((s.source, 0))
+                elif s.transparent and srv.family == socket.AF_INET:
+                    transparent.bind_to_client(up, flow.who.host)     # issue 11
                 up.connect(srv.sockaddr)
             except OSError as e:
                 up.close()
-                bal.blacklist(srv, index, now, f"udp connect failure ({e.strerror})")
-                index = selection.next_failover(st, index, flow.initial, flow.client, flow.who, now)
+                d.connect_failed(ticket, bal.reactor.now, f"udp connect failure ({e.strerror})")
                 continue
-            flow.up, flow.fd, flow.server, flow.srv = up, up.fileno(), index, srv
-            srv.c += 1
-            srv.total += 1
-            selection.record_choice(st, flow.client, index)
-            bal.reactor.add(flow.fd, EPOLLIN, lambda ev, f=flow: self.on_reply(f, ev))
+            flow.up, flow.fd, flow.srv = up, up.fileno(), srv
+            d.connect_started(ticket, bal.reactor.now, established=True)
+            bal.reactor.add(flow.fd, EPOLLIN, self._reply_handler(flow))
             return True
         return False
 
+    def _reply_handler(self, flow: Flow) -> Callable[[int], None]:
+        return lambda ev: self.on_reply(flow, ev)
+
     def send(self, flow: Flow, data: bytes) -> None:
+        up, srv = flow.up, flow.srv
+        assert up is not None and srv is not None, "sending on a flow not attached"
         try:
-            flow.up.send(data)
-            flow.srv.sx += len(data)
+            up.send(data)
+            srv.sx += len(data)
         except (BlockingIOError, InterruptedError):
             pass                        # a full socket buffer drops the datagram, as UDP does
         except OSError as e:
             self.failed(flow, e.errno)
 
     def on_reply(self, flow: Flow, ev: int) -> None:
+        up, srv = flow.up, flow.srv
+        assert up is not None and srv is not None, "a reply on a flow not attached"
         for _ in range(64):
             try:
-                data = flow.up.recv(MAX_DATAGRAM)
+                data = up.recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -149,7 +176,7 @@ class UdpBalancer:
                 return
             flow.last = self.bal.reactor.now
             flow.unanswered.clear()
-            flow.srv.rx += len(data)
+            srv.rx += len(data)
             flow.client.csx += len(data)
             try:
                 self.lsock.sendto(data, flow.key)
@@ -159,17 +186,14 @@ class UdpBalancer:
     def failed(self, flow: Flow, err: int | None) -> None:
         """ICMP unreachable (ECONNREFUSED) or another error: blacklist, fail the flow over."""
         bal = self.bal
-        st = bal.state
-        now = bal.reactor.now
-        index = flow.server
         why = errno.errorcode.get(err or 0, str(err))
-        bal.blacklist(flow.srv, index, now, f"udp error {why}")
         self.detach(flow)
-        nxt = selection.next_failover(st, index, flow.initial, flow.client, flow.who, now)
-        if not self.attach(flow, nxt):
+        bal.dispatcher.lost(flow.ticket, bal.reactor.now, f"udp error {why}")
+        if not self.attach(flow):
+            if flow.ticket.step == WAIT:
+                return                  # every other server is full: wait for one
             log.info("udp flow %s:%d has no server left", *flow.key[:2])
-            self.flows.pop(flow.key, None)
-            bal.nconns -= 1
+            self.drop(flow)
             return
         for data in list(flow.unanswered):
             self.send(flow, data)
@@ -179,16 +203,15 @@ class UdpBalancer:
             self.bal.reactor.remove(flow.fd)
             flow.up.close()
             flow.up = None
-            flow.srv.c -= 1
 
     def drop(self, flow: Flow, forget: bool = True) -> None:
         self.detach(flow)
         if forget:
             self.flows.pop(flow.key, None)
-        self.bal.nconns -= 1
+        self.bal.carry_out_all(self.bal.dispatcher.closed(flow.ticket, self.bal.reactor.now))
 
     def expire(self, now: float) -> None:
-        idle = self.bal.state.settings.idle_timeout or DEFAULT_FLOW_IDLE
+        idle = self.bal.dispatcher.flow_idle()
         while self.flows:
             key, flow = next(iter(self.flows.items()))
             if now - flow.last < idle:

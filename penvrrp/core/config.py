@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from penvrrp.core import packet
+from penvrrp.core.penprobe import AddressError, split_address
 from penvrrp.core.timing import interval_to_cs
 
 DEFAULT_STATE_FILE = "/run/penvrrp/state.json"
@@ -103,6 +104,8 @@ class InstanceConfig:
     garp_repeat: int = 5
     garp_delay: float = 5.0
     garp_refresh: float = 0.0
+    release_delay: float = 1.0
+    handover_forward: bool = True
     notify: str | None = None
     notify_master: str | None = None
     notify_backup: str | None = None
@@ -130,13 +133,15 @@ class InstanceConfig:
 class Config:
     instances: tuple[InstanceConfig, ...]
     state_file: str = DEFAULT_STATE_FILE
+    metrics_listen: str | None = None        # [HOST:]PORT of /metrics and /status.json
+    node_name: str | None = None             # how /status.json and /metrics name this node (None: hostname)
 
 
 _INSTANCE_KEYS = {
     "name", "interface", "vrid", "vips", "priority", "version", "advert_int", "preempt",
     "nopreempt", "preempt_delay", "unicast_src", "unicast_peers", "check_unicast_src", "min_ttl",
     "auth_pass", "checksum_mode", "strict_checksum", "check_vips", "garp_repeat", "garp_delay",
-    "garp_refresh", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop",
+    "garp_refresh", "release_delay", "handover_forward", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop",
     "track_primary", "track_pen", "track_interface", "track_script",
 }
 _PEN_KEYS = {"control", "listen", "weight", "interval", "timeout", "rise", "fall"}
@@ -316,6 +321,8 @@ def instance_from_dict(d: dict[str, Any], index: int = 0) -> InstanceConfig:
         garp_repeat=_integer(where, d, "garp_repeat", 5, 1, 100),
         garp_delay=_number(where, d, "garp_delay", 5.0, 0, 3600),
         garp_refresh=_number(where, d, "garp_refresh", 0.0, 0, 86400),
+        release_delay=_number(where, d, "release_delay", 1.0, 0, 10),
+        handover_forward=_typed(where, "handover_forward", d.get("handover_forward", True), bool),
         notify=_opt_str(where, d, "notify"),
         notify_master=_opt_str(where, d, "notify_master"),
         notify_backup=_opt_str(where, d, "notify_backup"),
@@ -330,7 +337,7 @@ def instance_from_dict(d: dict[str, Any], index: int = 0) -> InstanceConfig:
 
 def config_from_dict(doc: dict[str, Any], source: str = "config") -> Config:
     """A whole document: optional ``state_file`` and one or more ``[[instance]]`` tables."""
-    _unknown(source, doc, {"state_file", "instance"})
+    _unknown(source, doc, {"state_file", "metrics_listen", "node_name", "instance"})
     tables = doc.get("instance", [])
     if isinstance(tables, dict):
         tables = [tables]
@@ -339,7 +346,17 @@ def config_from_dict(doc: dict[str, Any], source: str = "config") -> Config:
     instances = tuple(instance_from_dict(_typed(source, "instance", t, dict), i) for i, t in enumerate(tables))
     check_unique(instances, source)
     state_file = _typed(source, "state_file", doc.get("state_file", DEFAULT_STATE_FILE), str)
-    return Config(instances, state_file)
+    metrics_listen = _opt_str(source, doc, "metrics_listen")
+    if metrics_listen is not None:
+        try:
+            split_address(str(metrics_listen))
+        except AddressError as exc:
+            raise ConfigError(f"{source}: metrics_listen: {exc}") from None
+    node_name = _opt_str(source, doc, "node_name")
+    if node_name is not None and (not node_name.strip() or any(c in node_name for c in '"\\\n\r')):
+        raise ConfigError(f"{source}: node_name must be a non-empty name without quotes, backslashes "
+                          f"or line breaks, not {node_name!r}")
+    return Config(instances, state_file, metrics_listen, node_name)
 
 
 def check_unique(instances: tuple[InstanceConfig, ...], source: str) -> None:

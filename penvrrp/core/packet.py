@@ -2,7 +2,7 @@
 
 Pure: bytes in, bytes or dataclasses out.  A small ``struct`` codec rather than scapy
 in the receive path, because scapy silently turns truncated packets into ``Raw``
-(spec/vrrp.md §3.4) and every field must be checked before it is trusted.  The unit
+(docs/penvrrp.md "Design") and every field must be checked before it is trusted.  The unit
 tests cross-check every checksum against scapy's ``VRRP``/``VRRPv3`` classes.
 """
 
@@ -25,7 +25,8 @@ AUTH_AH = 2
 HEADER_LEN = 8
 V2_AUTH_LEN = 8
 
-#: Checksum forms for VRRPv3 over IPv4 (spec/vrrp.md §1.4): keepalived, Wireshark and
+#: Checksum forms for VRRPv3 over IPv4 (docs/penvrrp.md "Interoperating with keepalived"):
+#: keepalived, Wireshark and
 #: scapy include an IPv4 pseudo-header; RFC 9568 §5.2.8, Cisco and Juniper do not.
 CHECKSUM_PSEUDO = "pseudo"
 CHECKSUM_PLAIN = "plain"
@@ -116,7 +117,8 @@ def decode(payload: bytes, src: str, dst: str, strict_mode: str | None = None) -
 
     Checks, in order: length of the fixed header, version, length against the address
     count, checksum.  ``strict_mode`` (``pseudo`` or ``plain``) accepts only that v3/IPv4
-    checksum form; None accepts either, as spec/vrrp.md §1.4 recommends.
+    checksum form; None accepts either, as docs/penvrrp.md "Interoperating with
+    keepalived" recommends.
     Raises PacketError whose ``reason`` names the counter.
     """
     family = family_of(src)

@@ -2,7 +2,7 @@
 
 Order follows the RFC: TTL, version, length, checksum, VRID, (v2) auth and interval,
 type, then the address list and the unicast source.  Every failure raises PacketError
-whose ``reason`` is the counter it bumps (spec/vrrp.md §6.3), so a misconfigured
+whose ``reason`` is the counter it bumps (docs/penvrrp.md "Counters"), so a misconfigured
 peer is never silent.
 """
 

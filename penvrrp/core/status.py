@@ -6,6 +6,7 @@ document feeds both the file and the tests (which read counters, never logs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from penvrrp.core.fsm import Fsm
@@ -35,14 +36,35 @@ def instance_doc(fsm: Fsm, tracks: list[TrackState], wall_now: float, mono_now: 
         "preempt": cfg.preempt,
         "unicast_peers": list(cfg.unicast_peers),
         "since": wall_now - max(0.0, mono_now - fsm.last_transition),
+        "seconds_in_state": round(max(0.0, mono_now - fsm.last_transition), 3),
         "tracking": [{"name": t.name, "ok": t.ok, "weight": t.weight, "detail": t.detail} for t in tracks],
         "counters": counters,
     }
 
 
-def render(doc: dict[str, Any]) -> str:
-    """Human-readable status, one block per instance, non-zero counters only."""
+STALE_INTERVALS = 3
+
+
+def staleness(doc: dict[str, Any], wall_now: float, pid_alive: Callable[[int], bool]) -> str | None:
+    """Why the document no longer describes a running agent, or None: its pid is gone, or
+    it is older than 3 advert intervals (the agent writes it at least once per interval)."""
+    pid = doc.get("pid")
+    if isinstance(pid, int) and not pid_alive(pid):
+        return f"penvrrp pid {pid} is not running"
+    intervals = [float(i.get("advert_interval", 1.0)) for i in doc.get("instances", [])] or [1.0]
+    limit = STALE_INTERVALS * max(intervals)
+    age = wall_now - float(doc.get("written", 0.0))
+    if age > limit:
+        return f"state written {age:.1f} s ago, more than {STALE_INTERVALS} advert intervals ({limit:g} s): agent frozen?"
+    return None
+
+
+def render(doc: dict[str, Any], stale: str | None = None) -> str:
+    """Human-readable status, one block per instance, non-zero counters only; a stale
+    document says so first, and every state in it reads as what it was."""
     lines = [f"penvrrp pid {doc.get('pid', '?')}"]
+    if stale:
+        lines = [f"stale: {stale}; the states below are the last ones written"] + lines
     for inst in doc.get("instances", []):
         lines.append(
             f"{inst['name']}: {inst['state']} on {inst['interface']} vrid {inst['vrid']} v{inst['version']} "

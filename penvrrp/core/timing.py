@@ -15,7 +15,7 @@ V3_MAX_INTERVAL_CS = 4095
 def interval_to_cs(seconds: float, version: int) -> int:
     """Validate a configured advert interval and return centiseconds.
 
-    v2 carries whole seconds in a byte (spec/vrrp.md §3.4: 0.01 would silently encode 0);
+    v2 carries whole seconds in a byte (RFC 3768 §5.3.7: 0.01 would silently encode 0);
     v3 carries 12 bits of centiseconds (0.01 to 40.95 s).
     """
     if version == 2:

@@ -1,12 +1,14 @@
 """Tracked objects (pen, interfaces, scripts) and what they do to the priority.
 
-keepalived's rules (keepalived.conf(5), track_script / track_interface; spec/vrrp.md
-§2.1): weight 0 means a failure puts the instance in FAULT; a negative weight is added
+keepalived's rules (keepalived.conf(5), track_script / track_interface; docs/penvrrp.md
+"Tracking"): weight 0 means a failure puts the instance in FAULT; a negative weight is added
 to the priority while failing; a positive weight is added while succeeding.  The
-result stays within 1-254, and an address owner (255) is never moved (§1.9).
+result stays within 1-254, and an address owner (255) is never moved (RFC 9568 §6.1).
 """
 
 from __future__ import annotations
+
+from pen.core.numbers import ascii_decimal
 
 from dataclasses import dataclass
 
@@ -44,6 +46,14 @@ class TrackState:
             return True
         return False
 
+    def fail_now(self, detail: str) -> bool:
+        """A certain failure (the tracked process is gone): no `fall` hysteresis, which is
+        there for flaky answers, not for a process that exited.  True when that changed it."""
+        self.detail = detail
+        changed = self.ok is not False
+        self.ok, self.streak = False, 0
+        return changed
+
     @property
     def failing(self) -> bool:
         return self.ok is False
@@ -64,7 +74,13 @@ def effective(base: int, tracks: list[TrackState]) -> tuple[int, bool]:
 
 
 def parse_pid_reply(reply: bytes) -> int | None:
-    """pen's control protocol answers ``pid`` with the process id (spec/pen-0.34.md)."""
+    """pen's control protocol answers ``pid`` with the process id (penctl(1) `pid`)."""
     text = reply.decode("ascii", "replace").strip()
     first = text.split()[0] if text else ""
-    return int(first) if first.isdigit() else None
+    return ascii_decimal(first, 10)
+
+
+def can_serve(tracks: list[TrackState]) -> bool:
+    """False while a pen tracker fails: that node's pen can use no server, so it must not
+    take the VIP from a master that may still serve (docs/penvrrp.md "Tracking")."""
+    return not any(t.failing for t in tracks if t.name.startswith("pen:"))

@@ -1,5 +1,5 @@
-"""Gratuitous ARP and unsolicited Neighbor Advertisements for the VIPs (RFC 5798 §6.4.2,
-spec/vrrp.md §1.11).
+"""Gratuitous ARP and unsolicited Neighbor Advertisements for the VIPs (RFC 5798 §6.4.2;
+RFC 5227 for the ARP form, RFC 4861 §7.2.6 for the NA).
 
 Frames are built with scapy once per VIP and written to an AF_PACKET socket bound to
 the interface; pyroute2 cannot send them (netlink only).  Like keepalived by default,
@@ -23,7 +23,7 @@ ALL_NODES_MAC = "33:33:00:00:00:01"
 
 
 def garp_frame(mac: str, vip: str) -> bytes:
-    """ARP request, sender IP = target IP = VIP, to broadcast (keepalived's form, spec §1.11)."""
+    """ARP request, sender IP = target IP = VIP, to broadcast (keepalived's form, RFC 5227)."""
     return bytes(Ether(src=mac, dst=BROADCAST)
                  / ARP(op=1, hwsrc=mac, psrc=vip, hwdst=BROADCAST, pdst=vip))
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from typing import Any
 
 from penvrrp.core import fsm as core_fsm
 from penvrrp.core import packet, rxcheck, status
-from penvrrp.core.config import InstanceConfig
-from penvrrp.core.fsm import AddVips, Announce, DelVips, Fsm, Log, Notify, SendAdvert
+from penvrrp.core.config import InstanceConfig, PenTrack
+from penvrrp.core.fsm import (AddVips, Announce, DelVips, Forward, Fsm, HideVips, Log, Notify, SendAdvert,
+                              Unforward)
 from penvrrp.core.packet import PacketError
 from penvrrp.core.timing import RateLimiter
-from penvrrp.core.tracking import TrackState, effective
+from penvrrp.core.tracking import TrackState, can_serve, effective
 from penvrrp.runtime import notify, probes
+from penvrrp.runtime.adverts import advert_bytes, destinations
 from penvrrp.runtime.announce import Announcer
+from penvrrp.runtime.handover import Handover
 from penvrrp.runtime.netlink import LinkInfo, Netlink
 from penvrrp.runtime.sockets import VrrpSocket
 
@@ -44,7 +48,11 @@ class InstanceRunner:
         self.timer: asyncio.TimerHandle | None = None
         self.effects: asyncio.Queue[Any] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
+        self.probe_tasks: list[asyncio.Task[None]] = []
+        self.pen_watch: dict[str, int] = {}       # pen tracker name -> pidfd of that pen
         self.notifier: notify.Notifier | None = None
+        self.handover = Handover(cfg.name, cfg.vrid, cfg.interface, [v.address for v in cfg.vips],
+                                 cfg.handover_forward)
         self.dst = packet.MCAST_V4 if cfg.family == socket.AF_INET else packet.MCAST_V6
 
     # -- lifecycle -----------------------------------------------------------------
@@ -57,6 +65,7 @@ class InstanceRunner:
         ll = self.link.ipv6_link_local[0] if self.link.ipv6_link_local else None
         self.announcer = Announcer(cfg.interface, self.link.mac, cfg.vips, ll)
         self.notifier = notify.Notifier()
+        await self.handover.clear()           # what a killed predecessor left
         self.tasks.append(asyncio.create_task(self._effects_worker()))
         self._build_tracks()
         await self._first_probes()
@@ -67,7 +76,8 @@ class InstanceRunner:
                  "unicast to " + ", ".join(cfg.unicast_peers) if cfg.unicast else "multicast " + self.dst)
         self._apply(self.fsm.start(self.loop.time()))
         for t in self._probe_specs():
-            self.tasks.append(asyncio.create_task(self._probe_loop(*t)))
+            self.probe_tasks.append(asyncio.create_task(self._probe_loop(*t)))
+        self.tasks += self.probe_tasks
 
     def _source(self, link: LinkInfo) -> str:
         if self.cfg.unicast_src:
@@ -79,9 +89,23 @@ class InstanceRunner:
         return pool[0]
 
     async def stop(self) -> None:
-        """Resign (priority 0), drop the VIPs, run the STOP notify, close everything."""
+        """Resign (priority 0), keep the VIPs until the new master has spoken (bounded: the
+        fsm's release timer), drop them, run the STOP notify, close everything."""
         if self.fsm is not None and self.fsm.state != core_fsm.State.STOP:
             self._apply(self.fsm.stop(self.loop.time()))
+        if self.fsm is not None and self.fsm.releasing:
+            end = self.loop.time() + self.cfg.interval_cs / 100.0 + self.cfg.release_delay + 1.0
+            while self.fsm.releasing and self.loop.time() < end:
+                await asyncio.sleep(0.02)         # adverts and the release timer still run
+            if self.fsm.releasing:
+                self.fsm.release_at = None
+                self.effects.put_nowait(DelVips())
+        for task in self.probe_tasks:
+            task.cancel()
+        for fd in self.pen_watch.values():
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        self.pen_watch.clear()
         if self.timer is not None:
             self.timer.cancel()
         if self.sock is not None:
@@ -91,6 +115,7 @@ class InstanceRunner:
                 await self.effects.join()
         except TimeoutError:
             log.error("%s: VIP removal did not finish in time", self.cfg.name)
+        await self.handover.clear()
         if self.notifier is not None:
             await self.notifier.drain(5.0)
             await self.notifier.close()
@@ -109,7 +134,7 @@ class InstanceRunner:
         for act in actions:
             if isinstance(act, SendAdvert):
                 self._send(act.priority)
-            elif isinstance(act, (AddVips, DelVips, Announce)):
+            elif isinstance(act, (AddVips, DelVips, Announce, HideVips, Forward, Unforward)):
                 self.effects.put_nowait(act)
             elif isinstance(act, Notify):
                 changed = True
@@ -124,13 +149,9 @@ class InstanceRunner:
     def _send(self, priority: int) -> None:
         assert self.fsm is not None and self.sock is not None
         cfg = self.cfg
-        auth_type = packet.AUTH_PASS if cfg.auth_pass is not None else packet.AUTH_NONE
-        auth = packet.password_bytes(cfg.auth_pass) if cfg.auth_pass is not None else bytes(8)
-        adv = packet.Advert(cfg.version, cfg.vrid, priority, tuple(v.address for v in cfg.vips),
-                            cfg.interval_cs, auth_type=auth_type, auth_data=auth)
-        for dst in cfg.unicast_peers or (self.dst,):
+        for dst in destinations(cfg):
             try:
-                self.sock.send(packet.encode(adv, self.fsm.my_addr, dst, cfg.checksum_mode), self.fsm.my_addr, dst)
+                self.sock.send(advert_bytes(cfg, priority, self.fsm.my_addr, dst), self.fsm.my_addr, dst)
             except OSError as exc:
                 self.fsm.counters["send_errors"] = self.fsm.counters.get("send_errors", 0) + 1
                 if self.limiter.allow("send", self.loop.time()):
@@ -142,14 +163,22 @@ class InstanceRunner:
             act = await self.effects.get()
             try:
                 if isinstance(act, AddVips):
+                    await self.handover.unhide()
                     for vip in self.cfg.vips:
                         await self.nl.add_vip(self.link.index, vip)
                 elif isinstance(act, DelVips):
                     for vip in self.cfg.vips:
                         if await self.nl.del_vip(self.link.index, vip):
                             log.info("%s: removed VIP %s", self.cfg.name, vip)
+                    await self.handover.unhide()
                 elif isinstance(act, Announce):
                     self.announcer.send(act.count)
+                elif isinstance(act, HideVips):
+                    await self.handover.hide()
+                elif isinstance(act, Forward):
+                    await self.handover.forward(act.peer)
+                elif isinstance(act, Unforward):
+                    await self.handover.unforward()
             except Exception as exc:
                 log.error("%s: %s failed: %s", self.cfg.name, type(act).__name__, exc)
             finally:
@@ -229,10 +258,49 @@ class InstanceRunner:
         named = {t.name: t for t in self.tracks}
         out: list[tuple[TrackState, Any, float]] = []
         for pt in self.cfg.track_pen:
-            out.append((named[pt.name], lambda pt=pt: probes.probe_pen(pt.control, pt.listen, pt.timeout), pt.interval))
+            out.append((named[pt.name], lambda pt=pt: self._probe_pen(pt), pt.interval))
         for st in self.cfg.track_script:
             out.append((named[st.name], lambda st=st: probes.probe_script(st.command, st.timeout), st.interval))
         return out
+
+    async def _probe_pen(self, pt: PenTrack) -> tuple[bool, str]:
+        ok, why = await probes.probe_pen(pt.control, pt.listen, pt.timeout)
+        if ok and pt.name not in self.pen_watch:
+            await self._watch_pen(pt)
+        return ok, why
+
+    async def _watch_pen(self, pt: PenTrack) -> None:
+        """Watch the pen that answered through a pidfd: when it exits the tracker fails at
+        once, not `fall` probes later (a pen that is gone will not answer the next one)."""
+        pid = await probes.pen_pid(pt.control, pt.timeout)
+        if pid is None or pt.name in self.pen_watch:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:                       # another pid namespace, or gone already
+            return
+        self.pen_watch[pt.name] = fd
+        self.loop.add_reader(fd, self._pen_exited, pt.name, pid, fd)
+
+    def _pen_exited(self, name: str, pid: int, fd: int) -> None:
+        self.loop.remove_reader(fd)
+        os.close(fd)
+        self.pen_watch.pop(name, None)
+        self.tasks.append(asyncio.create_task(self._pen_gone(name, pid)))
+
+    async def _pen_gone(self, name: str, pid: int) -> None:
+        """Ask at once: a pen that handed its socket over (`pen --takeover`, an in-place
+        upgrade) has a successor answering; anything else fails the tracker now."""
+        pt = next(p for p in self.cfg.track_pen if p.name == name)
+        track = next(t for t in self.tracks if t.name == name)
+        ok, why = await probes.probe_pen(pt.control, pt.listen, pt.timeout)
+        if ok:
+            log.info("%s: %s: pen pid %d exited, its successor answers (%s)", self.cfg.name, name, pid, why)
+            await self._watch_pen(pt)
+            return
+        log.warning("%s: %s: pen pid %d exited (%s)", self.cfg.name, name, pid, why)
+        if track.fail_now(f"pen pid {pid} exited"):
+            self._recompute()
 
     async def _first_probes(self) -> None:
         """Know the tracked objects before the first election (bounded by their timeouts)."""
@@ -264,13 +332,30 @@ class InstanceRunner:
             t.observe(up, "link state")
             log.warning("%s: interface %s is %s", self.cfg.name, ifname, "up" if up else "down")
             self._recompute()
+            if up and self.cfg.track_pen:
+                self.tasks.append(asyncio.create_task(self._retry_pen_servers()))
+
+    async def _retry_pen_servers(self) -> None:
+        """Our link came back: servers pen blacklisted while it was down failed because of
+        us, not them (docs/penvrrp.md "Tracking"); pen re-tries them and we probe again."""
+        for pt in self.cfg.track_pen:
+            reply = await probes.retry_servers(pt.control, pt.timeout)
+            log.info("%s: link up: asked pen at %s to re-try its servers: %s", self.cfg.name, pt.control, reply)
+        for track, factory, _interval in self._probe_specs():
+            if track.name.startswith("pen:"):
+                ok, why = await factory()
+                before = track.ok
+                track.observe(ok, why)
+                if track.ok != before:
+                    self._recompute()
 
     def _recompute(self, apply: bool = True) -> None:
         assert self.fsm is not None
         prio, fault = effective(self.cfg.priority, self.tracks)
-        if (prio, fault) == (self.fsm.priority, self.fsm.fault):
+        eligible = can_serve(self.tracks)
+        if (prio, fault, eligible) == (self.fsm.priority, self.fsm.fault, self.fsm.eligible):
             return
-        acts = self.fsm.set_tracking(prio, fault, self.loop.time())
+        acts = self.fsm.set_tracking(prio, fault, self.loop.time(), eligible)
         if apply:
             self._apply(acts)
 

@@ -1,4 +1,5 @@
-"""Addresses and links through netlink (pyroute2's asyncio flavour, spec/vrrp.md §4).
+"""Addresses and links through netlink (pyroute2's asyncio flavour,
+docs/penvrrp.md "Design").
 
 The synchronous IPRoute of pyroute2 0.9 runs its own event loop and cannot be used
 inside ours, hence AsyncIPRoute throughout.  Adding a present address or deleting an
@@ -89,6 +90,11 @@ class Netlink:
         return LinkInfo(index, link.get("IFLA_ADDRESS") or "00:00:00:00:00:00", link_is_up(link),
                         tuple(a for _, a in sorted(v4, key=lambda x: x[0])), tuple(v6))
 
+    async def held_addresses(self, index: int) -> set[str]:
+        """Every address configured on the interface now."""
+        return {m.get("IFA_ADDRESS") for m in await _messages(self.ipr.addr("dump", index=index))
+                if m.get("IFA_ADDRESS")}
+
     async def add_vip(self, index: int, vip: Vip) -> bool:
         """Add one VIP; True if it was added now. IPv6 without DAD, or it stays tentative."""
         kwargs: dict[str, object] = {"index": index, "address": vip.address, "prefixlen": vip.prefixlen}
@@ -115,7 +121,7 @@ class Netlink:
 
 class LinkMonitor:
     """Calls ``on_change(ifname, up)`` on every RTM_NEWLINK (about 30 ms after a carrier
-    change, spec/vrrp.md §4) and ``on_change`` for deleted links as down."""
+    change) and ``on_change`` for deleted links as down."""
 
     def __init__(self, on_change: Callable[[str, bool], None]) -> None:
         self.on_change = on_change

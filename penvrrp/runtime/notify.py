@@ -1,4 +1,5 @@
-"""Notify scripts with keepalived's calling convention (keepalived.conf(5), spec/vrrp.md §2.1).
+"""Notify scripts with keepalived's calling convention (keepalived.conf(5)
+`notify`; docs/penvrrp.md "Notify scripts").
 
 ``notify SCRIPT`` runs as ``SCRIPT INSTANCE NAME STATE PRIORITY`` (observed:
 ``INSTANCE VI_51 MASTER 100``); ``notify_master`` / ``_backup`` / ``_fault`` / ``_stop``

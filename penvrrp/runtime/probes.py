@@ -1,9 +1,11 @@
 """Health probes for tracked objects: the local pen and scripts.
 
-pen: C pen's control protocol is one command per connection, a reply, then close
-(spec/pen-0.34.md); ``pid`` must come back as a number.  Optionally a TCP connect to
-pen's listen port must succeed too, because a pen whose listener died still answers
-its control port.  Scripts: exit status 0 within the timeout (keepalived vrrp_script).
+pen: one command per connection, a reply, then close (C pen's control protocol).  The
+probe asks `serving` and fails while pen can use no server (docs/penctl.md); a C pen, which
+does not know the command, is asked `pid` instead (alive is all it can tell).  `listen`
+checks that pen's listening socket exists, from the kernel's table, never by connecting
+(penvrrp.core.penprobe says why).  Scripts: exit status 0 within the timeout (keepalived
+vrrp_script).
 """
 
 from __future__ import annotations
@@ -11,19 +13,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 
+from penvrrp.core import penprobe
+from penvrrp.core.penprobe import AddressError, is_unknown_command, listening, parse_count, split_address
 from penvrrp.core.tracking import parse_pid_reply
 
-
-def split_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """[host:]port or [v6]:port, as C pen writes addresses."""
-    if text.startswith("["):
-        host, _, port = text[1:].partition("]:")
-        return host, int(port)
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        return host or default_host, int(port)
-    return default_host, int(text)
+PROC_TCP = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
 async def _open(target: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -33,28 +29,94 @@ async def _open(target: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     return await asyncio.open_connection(host, port)
 
 
+async def ask_pen(control: str, command: str) -> bytes:
+    reader, writer = await _open(control)
+    try:
+        writer.write(command.encode() + b"\n")
+        await writer.drain()
+        chunks: list[bytes] = []
+        while len(chunks) < 64:
+            data = await reader.read(4096)
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+    finally:
+        writer.close()
+
+
+def _listeners() -> list[tuple[str, int]]:
+    """The kernel's TCP listeners, IPv4 and IPv6, through sock_diag (a few sockets, at once)."""
+    out: list[tuple[str, int]] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, penprobe.NETLINK_SOCK_DIAG) as s:
+        s.settimeout(1.0)
+        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+            s.send(penprobe.diag_request(family, seq))
+            done = False
+            while not done:
+                found, done = penprobe.parse_diag(s.recv(65536))
+                out += found
+    return out
+
+
+def _listening(listen: str) -> bool:
+    host, port = split_address(listen)
+    try:
+        return penprobe.listens_on(_listeners(), host, port)
+    except OSError:
+        pass                                  # no sock_diag (a container without it): proc(5)
+    tables = []
+    for path in PROC_TCP:
+        try:
+            with open(path) as fh:
+                tables.append(fh.read())
+        except OSError:
+            pass
+    return listening(tables, host, port)
+
+
 async def probe_pen(control: str, listen: str | None, timeout: float) -> tuple[bool, str]:
     """(ok, why) for one check of the local pen."""
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await _open(control)
-            try:
-                writer.write(b"pid\n")
-                await writer.drain()
-                reply = await reader.read(256)
-            finally:
-                writer.close()
-            pid = parse_pid_reply(reply)
-            if pid is None:
-                return False, f"control port {control} answered {reply[:40]!r}, not a pid"
-            if listen:
-                _r, w = await _open(listen)
-                w.close()
-            return True, f"pen pid {pid}"
+            reply = await ask_pen(control, "serving")
+            count = parse_count(reply)
+            if count is None and is_unknown_command(reply):
+                pid = parse_pid_reply(await ask_pen(control, "pid"))
+                if pid is None:
+                    return False, f"control port {control} answered no pid"
+                why = f"pen pid {pid} (no `serving` command: liveness only)"
+            elif count is None:
+                return False, f"control port {control} answered {reply[:40]!r}, not a server count"
+            elif count == 0:
+                return False, "pen can use no server"
+            else:
+                why = f"pen can use {count} server{'s' if count > 1 else ''}"
+            if listen and not _listening(listen):
+                return False, f"nothing listens on {listen}"
+            return True, why
     except TimeoutError:
         return False, f"pen did not answer within {timeout:g} s"
-    except (OSError, ValueError) as exc:
+    except (OSError, AddressError) as exc:
         return False, f"pen unreachable: {exc}"
+
+
+async def pen_pid(control: str, timeout: float) -> int | None:
+    """pen's process id from its control port, or None."""
+    try:
+        async with asyncio.timeout(timeout):
+            return parse_pid_reply(await ask_pen(control, "pid"))
+    except (TimeoutError, OSError, AddressError):
+        return None
+
+
+async def retry_servers(control: str, timeout: float) -> str:
+    """Tell pen to forget its blacklistings (after our link came back); the reply, or why not."""
+    try:
+        async with asyncio.timeout(timeout):
+            return (await ask_pen(control, "retry_servers")).decode("ascii", "replace").strip()
+    except (TimeoutError, OSError, AddressError) as exc:
+        return f"failed: {exc or type(exc).__name__}"
 
 
 async def probe_script(command: str, timeout: float) -> tuple[bool, str]:

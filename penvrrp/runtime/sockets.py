@@ -1,9 +1,10 @@
-"""Raw IP protocol-112 sockets for sending and receiving adverts (spec/vrrp.md §3.2).
+"""Raw IP protocol-112 sockets for sending and receiving adverts (RFC 9568 §5.1: TTL 255 to
+224.0.0.18 / ff02::12).
 
 A kernel raw socket, not scapy: the kernel writes the IP header, demultiplexes
 protocol 112, and with IP_MULTICAST_LOOP off we never read our own adverts.  The
 socket is bound to the device, joins the VRRP group (without the join nothing
-arrives, verified in spec §5.5) and is never bound to an address, because a raw
+arrives: docs/penvrrp.md "Design") and is never bound to an address, because a raw
 socket bound to an address would stop seeing 224.0.0.18; the source address is set
 per packet with IP_PKTINFO / IPV6_PKTINFO instead.
 """

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers_control import cmd
-from helpers_webstats import (ARTIFACTS, CHROMIUM, WebstatsServer, assert_inert, chromium,
-                              start_pen, traffic)
+from support.control import cmd, start_pen
+from support.webstats import (ARTIFACTS, CHROMIUM, WebstatsServer, assert_inert, chromium,
+                              traffic)
 from support.procs import dead_port, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -39,7 +39,7 @@ def served(backends):
     a, b = backends("echo", "a", "b")
     directory = Path(tempfile.mkdtemp(prefix="wsb-"))
     pen, ctl = start_pen(directory, a.addr, b.addr, f"127.0.0.1:{dead_port()}", opts=["-r"],
-                         interval=0.25)
+                         history_interval=0.25)
     ws = None
     try:
         assert cmd(ctl, f"server 3 address {SERVER_PATH} port 0") == ""

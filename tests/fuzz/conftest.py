@@ -1,4 +1,4 @@
-"""Fuzzing suites (issue 10): shared fixtures come from tests/helpers_reliability.py.
+"""Fuzzing suites (issue 10): shared fixtures come from tests/support/reliability.py.
 
 Developers' runs explore new random inputs every time (and each finding becomes a regression
 test); CI (CI=true) replays a fixed, derandomized set, so a submission is judged on the code,
@@ -10,7 +10,7 @@ import os
 
 from hypothesis import settings
 
-from helpers_reliability import pytest_terminal_summary, summary  # noqa: F401
+from support.reliability import pytest_terminal_summary, summary  # noqa: F401
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):

@@ -1,4 +1,4 @@
-"""penvrrp tracking in namespaces: the local pen, interface link state (spec/vrrp.md §6.2 #4, #8)."""
+"""penvrrp tracking in namespaces: the local pen, interface link state (docs/penvrrp.md "Tracking")."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from penvrrp.core.timing import master_down_interval
+from penvrrp.core.timing import master_down_interval, skew_time
 from vrrplab import VIP, Lab, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.netns]
@@ -43,9 +43,11 @@ def test_pen_dying_moves_vip_and_coming_back_restores_priority(lab: Lab) -> None
     killed = time.monotonic()
     pen1.kill()
     wait_for(lambda: a.state()["priority"] == 90, 2, what="priority 150-60")
-    seen = lab.wait_holder(2, 3)
+    seen = lab.wait_holder(2, 3, sole=False)
     took = seen - killed
-    limit = TRACK_INTERVAL + master_down_interval(3, 100, 20) + SLACK
+    # issue 15: the lowered priority is advertised at once and the backup takes over after
+    # its Skew_Time: tracker interval x fall + Skew_Time + 200 ms, not a Master_Down_Interval
+    limit = TRACK_INTERVAL + skew_time(3, 100, 20) + 0.2 + SLACK
     print(f"\npen died on the master: VIP moved after {took:.3f} s (limit {limit:.3f} s)")
     assert took <= limit, f"took {took:.3f} s"
     assert a.state()["state"] == "BACKUP"
@@ -53,8 +55,9 @@ def test_pen_dying_moves_vip_and_coming_back_restores_priority(lab: Lab) -> None
     # pen back on node 1 (same ports): priority 150 again, node 1 preempts
     lab.pen(1, pens[1][1], pens[1][2], pens[1][0])
     back = time.monotonic()
-    seen = lab.wait_holder(1, 4)
+    seen = lab.wait_holder(1, 4, sole=False)
     print(f"pen restarted: priority restored and VIP back after {seen - back:.3f} s")
+    lab.wait_holder(1, 6)                  # node 2 lets go release_delay (1 s) after node 1's advert (bound: slack for a loaded machine)
     assert a.state()["priority"] == 150
     assert wait_for(lambda: _get(lab, pens[1][1]), 3, 0.05, "traffic via node 1 again") == "node1"
 
@@ -69,12 +72,14 @@ def test_pen_without_weight_means_fault(lab: Lab) -> None:
     pen1 = next(p for p in lab.procs if p.name.startswith("pen1"))
     killed = time.monotonic()
     pen1.kill()
-    seen = lab.wait_holder(2, 3)
+    seen = lab.wait_holder(2, 3, sole=False)
     print(f"\npen died, weight 0: FAULT and VIP moved after {seen - killed:.3f} s")
     # FAULT resigns with priority 0, so the backup takes over in Skew_Time, not Master_Down
     assert seen - killed <= TRACK_INTERVAL + 0.122 + SLACK
     st = a.wait_state("FAULT", 1)
-    assert st["tracking"][1]["ok"] is False and "unreachable" in st["tracking"][1]["detail"]
+    # the pidfd watch sees the exit first ("pen pid N exited"); a probe says "unreachable"
+    detail = st["tracking"][1]["detail"]
+    assert st["tracking"][1]["ok"] is False and ("exited" in detail or "unreachable" in detail), detail
 
 
 def test_interface_down_is_fault_and_up_preempts_back(lab: Lab) -> None:

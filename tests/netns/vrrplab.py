@@ -1,4 +1,4 @@
-"""A VRRP test lab in network namespaces (spec/vrrp.md §5.1, §6.1).
+"""A VRRP test lab in network namespaces.
 
 One switch namespace holds a bridge (and is the client / prober at 192.0.2.254);
 each node namespace has ``eth0`` (192.0.2.N/24, IPv6 link-local without DAD) plugged
@@ -94,7 +94,7 @@ class Proc:
             self.popen.send_signal(sig)
 
     def stop(self, timeout: float = 5.0) -> int | None:
-        """SIGTERM, then SIGKILL; always reaped (a zombie keeps pidfiles "alive", spec §5.5)."""
+        """SIGTERM, then SIGKILL; always reaped (a zombie still answers kill(pid, 0), so its pidfile looks alive)."""
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -182,7 +182,7 @@ class Lab:
     def wait_holder(self, node: int, timeout: float, vip: str = VIP, sole: bool = True) -> float:
         """Wait until ``node`` (and, if ``sole``, only it) holds the VIP; return the
         monotonic time it was seen.  After a SIGKILL the dead node keeps a stale VIP
-        (spec/vrrp.md §5.5), so failover checks pass ``sole=False``."""
+        (docs/penvrrp.md "Protocol behaviour"), so failover checks pass ``sole=False``."""
         def ok() -> bool:
             held = self.holders(vip)
             return held == [node] if sole else node in held

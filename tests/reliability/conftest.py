@@ -1,4 +1,4 @@
-"""Reliability suites (issue 10): shared fixtures come from tests/helpers_reliability.py."""
+"""Reliability suites (issue 10): shared fixtures come from tests/support/reliability.py."""
 from __future__ import annotations
 
-from helpers_reliability import pytest_terminal_summary, summary  # noqa: F401
+from support.reliability import pytest_terminal_summary, summary  # noqa: F401

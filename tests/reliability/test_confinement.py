@@ -8,8 +8,9 @@ import random
 import socket
 
 import pytest
-from helpers_control import cmd, ctl, start_pen, wait_for
-from helpers_reliability import FaultyBackend
+from support.procs import wait_for
+from support.control import cmd, ctl, start_pen
+from support.reliability import FaultyBackend
 
 ATTEMPTS = ["write {x}", "log {x}", "web_stats {x}", "include {x}"]
 

@@ -8,8 +8,9 @@ import subprocess
 import time
 
 import pytest
-from helpers_control import cmd, start_pen, wait_for
-from helpers_reliability import (FaultyBackend, cpu_over, fds, peak_rss_mib, raise_nofile,
+from support.procs import wait_for
+from support.control import cmd, start_pen
+from support.reliability import (FaultyBackend, cpu_over, fds, peak_rss_mib, raise_nofile,
                                  rss_mib, settle)
 
 

@@ -11,8 +11,8 @@ import signal
 import time
 
 import pytest
-from helpers_control import cmd, start_pen
-from helpers_reliability import (FaultyBackend, cpu_seconds, peak_rss_mib, rss_mib, run_load,
+from support.control import cmd, start_pen
+from support.reliability import (FaultyBackend, cpu_seconds, peak_rss_mib, rss_mib, run_load,
                                  settle)
 
 WORKERS = 500

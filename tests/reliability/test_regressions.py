@@ -4,7 +4,7 @@ from __future__ import annotations
 import signal
 import time
 
-from helpers_control import cmd, start_pen
+from support.control import cmd, start_pen
 
 
 def test_unread_notify_socket_does_not_freeze_pen(tmp_path, backends, summary) -> None:

@@ -60,6 +60,29 @@ async def serve_http(name: str, reader: asyncio.StreamReader, writer: asyncio.St
         writer.close()
 
 
+async def serve_upgrade(name: str, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+    """Like http, but a request whose path starts with /switch and has an Upgrade field gets a
+    101 and the connection becomes an echo; other Upgrade requests are served as plain HTTP."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"GET /switch") and b"\nupgrade:" in head.lower():
+                writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n"
+                             b"Connection: Upgrade\r\n\r\n")
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+                return
+            body = f"{name}\n".encode() + head
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+
 async def serve_hold(name: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while await reader.read(65536):
         pass
@@ -79,7 +102,7 @@ class UdpEcho(asyncio.DatagramProtocol):
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["name", "echo", "http", "udp", "hold"])
+    ap.add_argument("mode", choices=["name", "echo", "http", "udp", "hold", "upgrade"])
     ap.add_argument("name")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
@@ -93,7 +116,7 @@ async def main() -> None:
         print(f"READY {port}", flush=True)
         await asyncio.Event().wait()
     handler = {"name": serve_name, "echo": serve_echo, "http": serve_http,
-               "hold": serve_hold}[args.mode]
+               "hold": serve_hold, "upgrade": serve_upgrade}[args.mode]
     cb = lambda r, w: handler(args.name, r, w)  # noqa: E731
     if args.unix:
         server = await asyncio.start_unix_server(cb, path=args.unix, limit=1 << 20)

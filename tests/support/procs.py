@@ -48,8 +48,10 @@ def start_ready(argv: list[str], what: str, timeout: float = 10.0,
     return proc, int(line.split()[1])
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0, kill: bool = False) -> int:
-    """Terminate (or kill), wait with a bound, escalate, close its pipes; the exit status."""
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0, kill: bool = False,
+                 strict: bool = False) -> int:
+    """Terminate (or kill), wait with a bound, escalate, close its pipes; the exit status.
+    `strict`: a process that ignores SIGTERM (it had to be killed) fails the test."""
     if proc.poll() is None:
         if kill:
             proc.kill()
@@ -60,6 +62,8 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0, kill: bool = Fal
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+            if strict:
+                raise AssertionError(f"{proc.args} ignored SIGTERM") from None
     for f in (proc.stdin, proc.stdout, proc.stderr):
         if f:
             f.close()
@@ -125,7 +129,8 @@ class Pen:
 
     def __init__(self, *server_specs: str, opts: list[str] | tuple[str, ...] = (),
                  udp: bool = False, host: str = "127.0.0.1", listen: str | None = None,
-                 exe: Path = PEN, ready_timeout: float = 10.0, env: dict | None = None) -> None:
+                 exe: Path = PEN, ready_timeout: float = 10.0, env: dict | None = None,
+                 workers: int | None = None, reuseport: bool = False) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="pen-test-")
         self.dir = Path(self.tmp.name)
         self.host = host
@@ -133,6 +138,8 @@ class Pen:
         self.listener: socket.socket | None = None
         if listen is None:
             self.listener = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+            if reuseport:       # so pen's workers can open one socket each beside it
+                self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             self.listener.bind((host, 0))
             if not udp:
                 self.listener.listen(1024)
@@ -158,6 +165,14 @@ class Pen:
             if lfd >= 0:
                 os.dup2(lfd, 3)
 
+        tree = os.environ.get("PEN_TEST_TREE")
+        if exe == PEN and tree:       # scripts/compile.sh's tree first: the compiled hot path
+            child_env["PYTHONPATH"] = tree
+        if workers is None:
+            workers = int(os.environ.get("PEN_TEST_WORKERS", "1"))
+        if exe == PEN and workers > 1:
+            opts = ["--workers", str(workers), *opts]
+        self.workers = workers if exe == PEN else 1
         self.argv = [str(exe), "-f", *(["-U"] if udp else []), *opts, listen, *server_specs]
         self.stderr_path = self.dir / "stderr"
         self.stderr = open(self.stderr_path, "w+")
@@ -192,6 +207,20 @@ class Pen:
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
+
+    def children(self) -> list[int]:
+        """The pids of pen's worker processes (--workers)."""
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.proc.pid and fields[0] != "Z":
+                    out.append(int(entry))
+        return sorted(out)
 
     def stop(self) -> int:
         stop_process(self.proc)

@@ -1,14 +1,15 @@
 """C pen 0.34.1 and pen-ha configured identically answer every read-only command the same,
-and each penctl works against the other's control port (spec/pen-0.34.md §3)."""
+and each penctl works against the other's control port (penctl(1), docs/penctl.md)."""
 from __future__ import annotations
 
 import pytest
-from helpers_control import C_PEN, PENCTL, cmd, penctl, start_pen
+from support.control import cmd, penctl, start_pen
 
 from pen.core.stats import parse_html
-from support.procs import C_PENCTL
+from support.procs import C_PEN, C_PENCTL, PENCTL
 
 pytestmark = pytest.mark.compat
+USAGE = "usage: penctl host:port command\n"
 
 READ_ONLY = ["mode", "servers", "blacklist", "timeout", "tracking", "debug", "clients_max",
              "conn_max", "client_acl", "control_acl", "tarpit_acl", "log", "idle_timeout",
@@ -55,10 +56,34 @@ def test_c_penctl_against_pen_ha_and_ours_against_c_pen(pair) -> None:
         ours_on_ours = penctl(opath, *args, exe=PENCTL)
         ours_on_c = penctl(cpath, *args, exe=PENCTL)
         c_on_c = penctl(cpath, *args, exe=C_PENCTL)
-        assert (c_on_ours.returncode, c_on_ours.stdout) == (ours_on_ours.returncode, ours_on_ours.stdout) \
-            == (ours_on_c.returncode, ours_on_c.stdout) == (c_on_c.returncode, c_on_c.stdout), args
-    # the error paths of the two clients
-    for args in ([], ["x"], ["127.0.0.1", "pid"], ["/nonexistent/ctl.sock", "pid"]):
+        assert c_on_ours.stdout == ours_on_ours.stdout == ours_on_c.stdout == c_on_c.stdout, args
+        # C penctl exits 0 whatever pen answers; ours exits 1 on a refusal, from either pen
+        assert c_on_ours.returncode == c_on_c.returncode == 0, args
+        assert ours_on_ours.returncode == ours_on_c.returncode, args
+    # the error paths of the two clients; a usage error exits 2 where C penctl exited 0
+    for args in ([], ["x"]):
+        mine, theirs = penctl(*args, exe=PENCTL), penctl(*args, exe=C_PENCTL)
+        assert (theirs.returncode, theirs.stdout) == (0, USAGE), args
+        assert (mine.returncode, mine.stderr) == (2, USAGE), args
+    for args in (["127.0.0.1", "pid"], ["/nonexistent/ctl.sock", "pid"]):
         mine, theirs = penctl(*args, exe=PENCTL), penctl(*args, exe=C_PENCTL)
         assert (mine.returncode, mine.stdout, mine.stderr) == \
             (theirs.returncode, theirs.stdout, theirs.stderr), args
+
+
+def test_penctl_own_messages_as_c_penctl(pair) -> None:
+    """C penctl's messages for what fails before pen answers, and its line limit: the words
+    joined with spaces, at most 1021 bytes, checked after it has connected."""
+    cpath, opath, _ = pair
+    for args in (["no.such.host.invalid:1", "pid"], ["127.0.0.1:no-such-service", "pid"],
+                 ["127.0.0.1:1", "x" * 2000], ["no.such.host.invalid:1", "x" * 2000]):
+        mine, theirs = penctl(*args, exe=PENCTL), penctl(*args, exe=C_PENCTL)
+        assert (mine.returncode, mine.stdout, mine.stderr) == \
+            (theirs.returncode, theirs.stdout, theirs.stderr), args
+    for words in (["x" * 1021], ["x" * 1022], ["a", "x" * 1019], ["a", "b", "x" * 1018]):
+        for path in (cpath, opath):
+            mine, theirs = penctl(path, *words, exe=PENCTL), penctl(path, *words, exe=C_PENCTL)
+            assert (mine.stdout, mine.stderr) == (theirs.stdout, theirs.stderr), \
+                (path, len(" ".join(words)))
+            if theirs.stderr:                # refused by penctl itself: exit 1 in both
+                assert mine.returncode == theirs.returncode == 1

@@ -1,7 +1,7 @@
-"""Differential: C mergelogs (/usr/bin/mergelogs) and ours on identical inputs (spec §5.5).
+"""Differential: C mergelogs (/usr/bin/mergelogs) and ours on identical inputs (docs/mergelogs.md).
 
 Both run with TZ=UTC.  C is still one hour off on some lines (its uninitialised tm_isdst,
-§5.5, strikes even in UTC): on those lines C is buggy and ours must be right; on every other
+docs/compatibility.md, strikes even in UTC): on those lines C is buggy and ours must be right; on every other
 line the two outputs must be byte-identical.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers_logs import BIN
+from support.procs import BIN
 
 pytestmark = pytest.mark.compat
 C_MERGELOGS = "/usr/bin/mergelogs"
@@ -86,7 +86,7 @@ def test_same_output_where_c_is_not_buggy(tmp_path: Path, servers: list[str], ex
     good = [c for c in c_out if c not in buggy]
     assert good, "C was wrong on every line: nothing to compare"
     assert set(good) <= set(ours)            # byte-identical where C is right
-    for c in buggy:                           # C's hour bug, documented in §5.5
+    for c in buggy:                           # C's hour bug (docs/compatibility.md)
         assert abs(calendar.timegm(time.strptime(time_of(c), "%d/%b/%Y:%H:%M:%S +0000"))
                    - calendar.timegm(time.strptime(time_of(truth[req_of(c)][1]),
                                                    "%d/%b/%Y:%H:%M:%S +0000"))) == 3600

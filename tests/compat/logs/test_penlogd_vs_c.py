@@ -1,13 +1,15 @@
-"""Our datagrams in C penlogd, and C's and our penlogd side by side (spec §5.2, §5.4)."""
+"""Our datagrams in C penlogd, and C's and our penlogd side by side (docs/pen.md "Request log (-l)", docs/penlogd.md "Matching")."""
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers_logs import free_udp_port, lines_of, send, start_penlogd, stop, wait_for
+from support.procs import free_port, stop_process, wait_for
+from support.logs import lines_of, send, start_penlogd
 
-from pen.core.accesslog import PenEntry, net_datagram
+from pen.core.formats.accesslog import PenEntry, net_datagram
 
 pytestmark = pytest.mark.compat
 C_PENLOGD = "/usr/bin/penlogd"
@@ -17,7 +19,7 @@ WEB = '127.0.0.1 - - [22/Nov/2026:10:00:{n:02d} +0000] "GET /{path} HTTP/1.1" 20
 def start_c_penlogd(tmp: Path) -> tuple[subprocess.Popen, int, Path]:
     out = tmp / "c-merged.log"
     for _ in range(20):                       # C cannot take port 0: pick one, retry on a clash
-        port = free_udp_port()
+        port = free_port(socket.SOCK_DGRAM)
         proc = subprocess.Popen([C_PENLOGD, "-f", "-b", "-l", str(out), str(port)],
                                 stderr=subprocess.PIPE)
         try:
@@ -50,8 +52,8 @@ def test_c_penlogd_reads_our_datagrams_like_ours(tmp_path: Path) -> None:
         n = len([1 for _, is_pen in traffic() if not is_pen])
         wait_for(lambda: len(lines_of(c_out)) == n and len(lines_of(out)) == n, what="both outputs")
     finally:
-        stop(c_proc)
-        stop(proc)
+        stop_process(c_proc, strict=True)
+        stop_process(proc, strict=True)
     assert lines_of(out) == lines_of(c_out)
     assert lines_of(out)[0].startswith("127.0.0.2 ")
     assert lines_of(out)[-1] == WEB.format(n=59, path="never-seen-by-pen")

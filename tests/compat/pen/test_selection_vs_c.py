@@ -1,7 +1,7 @@
 """C pen 0.34.1 and pen-ha side by side: the same scenario, the same backend per connection.
 
 C pen runs with -P (poll) where a dead server is involved: its default epoll loop drops
-clients on refused connects (spec §2.10), a bug we fix rather than reproduce.
+clients on refused connects (docs/compatibility.md), a bug we fix rather than reproduce.
 """
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
-"""-F files at start-up and on SIGHUP; `write` round trip (spec/pen-0.34.md §4)."""
+"""-F files at start-up and on SIGHUP; `write` round trip (docs/configuration.md)."""
 from __future__ import annotations
 
 import signal
 import subprocess
 
-from helpers_control import PEN, cmd, start_pen, wait_for
+import pytest
+from support.procs import PEN, wait_for
+from support.control import cmd, start_pen
 
+pytestmark = pytest.mark.usefixtures("each_worker_count")   # 1 process and --workers 2
 
 
 def test_file_refines_the_command_line_and_include(tmp_path, backends) -> None:
@@ -16,7 +19,7 @@ def test_file_refines_the_command_line_and_include(tmp_path, backends) -> None:
                    "weight\ninclude sub.cfg\nblacklist 30\n")
     pen, path = start_pen(tmp_path, a.addr, f"{b.addr}:2", opts=["-o", "server 1 max 5", "-F", str(cfg)])
     lines = cmd(path, "servers").splitlines()
-    # unlike C pen (§4.3) the file wins over the command line
+    # unlike C pen (docs/configuration.md "Start-up order") the file wins over the command line
     assert " max 0 hard 0 weight 7 prio 4 " in lines[0]
     assert " max 5 hard 0 weight 0 prio 0 " in lines[1]
     assert lines[2].startswith(f"2 addr 127.0.0.1 port {c.port} ") and " weight 9 " in lines[2]
@@ -52,6 +55,7 @@ def test_hup_applies_the_file_and_a_broken_file_keeps_the_old_config(tmp_path, b
     assert f"1 addr 127.0.0.1 port {c.port} " in cmd(path, "servers")
     assert cmd(path, "mode").startswith("hash ")
     wait_for(log.exists, 5, what="log reopened")
+    wait_for(lambda: f"SIGHUP: {cfg} applied (" in pen.errors(), 5, what="the reload said so")
     good = cmd(path, "servers")
     assert good != before
     # a broken file: nothing of it applies, the error names the line
@@ -67,6 +71,7 @@ def test_hup_applies_the_file_and_a_broken_file_keeps_the_old_config(tmp_path, b
     pen.signal(signal.SIGHUP)
     wait_for(lambda: "cannot read" in pen.errors(), 5, what="HUP read error logged")
     assert cmd(path, "blacklist") == "20\n" and pen.proc.poll() is None
+    assert pen.errors().count("applied (") == 1            # only the good reload said so
     pen.stop()
 
 

@@ -1,4 +1,4 @@
-"""The control port never blocks traffic (C pen froze while a control client was idle, §A.8),
+"""The control port never blocks traffic (C pen froze while a control client was idle: docs/compatibility.md),
 and reconfiguration under load loses no connection and no byte."""
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import threading
 import time
 
 import pytest
-from helpers_control import cmd, start_pen, wait_for
+from support.control import cmd, start_pen
 
-from support.procs import fetch_name
+from support.procs import fetch_name, wait_for
 
 
 def timed_fetches(pen, n: int) -> list[float]:

@@ -1,19 +1,22 @@
-"""Our penctl against our pen: C penctl's messages and exit codes, --json, completion (§3.2)."""
+"""Our penctl against our pen: C penctl's messages and exit codes, --json, completion (docs/penctl.md)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 
-from helpers_control import PENCTL, penctl, start_pen
+from support.control import penctl, start_pen
 
-from support.procs import dead_port, fetch_name
+from support.procs import PENCTL, dead_port, fetch_name
 
 
 def test_messages_and_exit_codes() -> None:
-    for args in ((), ("127.0.0.1:1",)):
+    for args in ((), ("127.0.0.1:1",)):          # a usage error: 2 (C penctl: 0, on stdout)
         r = penctl(*args)
-        assert (r.returncode, r.stdout) == (0, "usage: penctl host:port command\n")
+        assert (r.returncode, r.stdout, r.stderr) == (2, "", "usage: penctl host:port command\n")
+    r = penctl("--json", f"127.0.0.1:{dead_port()}", "pid")
+    assert (r.returncode, json.loads(r.stdout)) == (1, {"error": "error connecting to server"})
+    assert penctl("--timeout", "soon", "127.0.0.1:1", "pid").returncode == 2
     r = penctl("127.0.0.1", "pid")
     assert (r.returncode, r.stderr) == (1, "no port given\n")
     r = penctl(f"127.0.0.1:{dead_port()}", "pid")
@@ -40,8 +43,17 @@ def test_commands_and_json(tmp_path, backends) -> None:
     status = json.loads(penctl("--json", path, "status").stdout)
     assert status["clients_max"] == 2048 and len(status["servers"]) == 2
     assert json.loads(penctl("--json", path, "pid").stdout) == {"reply": f"{pen.proc.pid}\n"}
+    # pen refuses: the reply is printed as it came, and the exit status is 1
+    for line, why in ((["blacklist", "x"], "blacklist: 'x' is not a number"),
+                      (["frobnicate"], "do_cmd: ignoring command starting with 'frobnicate'"),
+                      (["exit"], "Exit is not enabled; restart with -X flag")):
+        r = penctl(path, *line)
+        assert r.returncode == 1 and why in r.stdout, (line, r)
+        r = penctl("--json", path, *line)
+        assert (r.returncode, json.loads(r.stdout)) == (1, {"error": why}), line
+    assert penctl(path, "blacklist", "7").returncode == 0
     r = penctl(path, "x" * 2000)
-    assert r.returncode == 1 and "too long" in r.stderr
+    assert (r.returncode, r.stderr) == (1, "Overlong argument list\n")
     pen.stop()
 
 

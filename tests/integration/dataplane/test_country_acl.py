@@ -1,4 +1,4 @@
-"""Country ACLs end to end (spec/pen-0.34.md §1.6; issue 11): clients on 127.0.0.2 and
+"""Country ACLs end to end (docs/dataplane.md "Country ACLs"; issue 11): clients on 127.0.0.2 and
 127.0.0.3, which the generated databases place in SE and NO, are permitted and denied by
 `acl N permit|deny country CC`, from a legacy GeoIP.dat and from a MaxMind .mmdb."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_dataplane import legacy_country_db, mmdb_country_db
+from support.geoip import legacy_country_db, mmdb_country_db
 from pen.core.acl import AclError
 from pen.core.state import PenState
 from pen.engine import geoipdb

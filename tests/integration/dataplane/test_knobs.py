@@ -1,5 +1,5 @@
-"""The simple data-plane knobs, end to end on loopback (spec/pen-0.34.md §1.11, §1.12, §2.12,
-§3.4; issue 11): source, idle_timeout, tcp_fastclose, keepalive, dummy, listen, -m."""
+"""The simple data-plane knobs, end to end on loopback (docs/dataplane.md;
+issue 11): source, idle_timeout, tcp_fastclose, keepalive, dummy, listen, -m."""
 from __future__ import annotations
 
 import socket
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers_dataplane import LocalBackend, read_line, wait_for
-from support.procs import PENCTL, free_port
+from support.dataplane import LocalBackend, read_line
+from support.procs import PENCTL, free_port, wait_for
 
 
 @pytest.fixture
@@ -35,9 +35,12 @@ def pen(pen_factory):
     return pen_factory
 
 
-def penctl(ctl: Path, *words: str) -> str:
-    return subprocess.run([str(PENCTL), str(ctl), *words], capture_output=True, text=True,
-                          timeout=10, check=True).stdout
+def penctl(ctl: Path, *words: str, status: int = 0) -> str:
+    """The reply; penctl's exit status must be `status` (1: pen refused the command)."""
+    r = subprocess.run([str(PENCTL), str(ctl), *words], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == status, (words, r)
+    return r.stdout
 
 
 def servers_conns(ctl: Path) -> int:
@@ -63,7 +66,8 @@ def test_source_set_and_unset_at_run_time(backend, pen, tmp_path: Path) -> None:
     assert penctl(ctl, "source", "127.0.0.9") == ""
     with p.connect() as s:
         assert read_line(s).split()[1] == "127.0.0.9"
-    assert penctl(ctl, "source", "not-an-ip") == "unable to set source address to 'not-an-ip'"
+    assert penctl(ctl, "source", "not-an-ip", status=1) == \
+        "unable to set source address to 'not-an-ip'"
     with p.connect() as s:
         assert read_line(s).split()[1] == "127.0.0.1"
 

@@ -3,7 +3,7 @@
 Hundreds of concurrent requests from several client addresses (127.0.0.2 ...) go through
 pen -r to two backends on 127.0.0.1.  Every request must appear exactly once in the merged
 log with its true client.  Many requests are identical ("GET / HTTP/1.1" at the same
-moment), which C penlogd gives to the wrong clients (§5.4): the User-Agent header, logged
+moment), which C penlogd gives to the wrong clients (docs/penlogd.md "Matching"): the User-Agent header, logged
 in the Combined format, says who really sent each one.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers_logs import BIN, lines_of, start_penlogd, stop, wait_for
-from support.procs import Pen
+from support.logs import lines_of, start_penlogd
+from support.procs import BIN, Pen, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 NGINX = "/usr/sbin/nginx"
@@ -90,7 +90,7 @@ http {{
 
     def close(self) -> None:
         for p in reversed(self.procs):
-            stop(p)
+            stop_process(p, strict=True)
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_live_pen_penlogd_nginx_httpserver(stack: Stack) -> None:
              opts=["-r", "-l", f"127.0.0.1:{stack.log_port}"]) as pen:
         sent = flood(pen, identical=True)
         wait_for(lambda: len(lines_of(merged)) >= len(sent), 30, "all merged lines")
-    stop(proc)
+    stop_process(proc, strict=True)
     lines = lines_of(merged)
     check_attribution(lines, sent)
     servers = Counter(line.split('"')[1] for line in lines)
@@ -180,9 +180,9 @@ def test_offline_pen_file_log_mergelogs(stack: Stack) -> None:
 def test_nginx_syslog_straight_to_penlogd(stack: Stack) -> None:
     """nginx's `access_log syslog:server=...`: no penlog; penlogd strips the syslog header.
     pen's entries are injected, with the source ports the clients bind beforehand."""
-    from helpers_logs import send
+    from support.logs import send
 
-    from pen.core.accesslog import PenEntry, net_datagram
+    from pen.core.formats.accesslog import PenEntry, net_datagram
     proc, stack.log_port, merged = start_penlogd(stack.tmp, "--hold", "5")
     stack.procs.append(proc)
     stack.start_nginx(syslog=True)

@@ -1,13 +1,15 @@
-"""mergelogs as a program: options, errors, gzip, progress bar only on a terminal (spec §5.5)."""
+"""mergelogs as a program: options, errors, gzip, progress bar only on a terminal (mergelogs(1))."""
 from __future__ import annotations
 
 import gzip
 import os
 import pty
+import re
 import subprocess
+import time
 from pathlib import Path
 
-from helpers_logs import BIN
+from support.procs import BIN
 
 MERGELOGS = str(BIN / "mergelogs")
 PEN = "127.0.0.2 1795315407 127.0.0.1 GET / HTTP/1.1\n127.0.0.3 1795315408 127.0.0.1 GET /b HTTP/1.1\n"
@@ -35,7 +37,7 @@ def test_merge_counts_unparsed_and_keeps_them(tmp_path: Path) -> None:
         "not a log line",
         '127.0.0.3 - - [22/Nov/2026:02:43:28 +0000] "GET /b HTTP/1.1" 200 16']
     assert "1 line(s) could not be parsed" in r.stderr
-    assert "\r[" not in r.stderr                      # no progress bar in a pipe
+    assert "merging" not in r.stderr and "%" not in r.stderr     # no progress bar in a pipe
 
 
 def test_usage_and_errors(tmp_path: Path) -> None:
@@ -62,12 +64,13 @@ def test_gzip_inputs_and_ipv6_label(tmp_path: Path) -> None:
         "127.0.0.2", "not", "127.0.0.3"]
 
 
-def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
-    pen, web = files(tmp_path)
+def on_a_terminal(*args: str) -> tuple[subprocess.CompletedProcess, bytes, float]:
+    """mergelogs with stderr on a pty: (result, what the terminal got, seconds it took)."""
     master, slave = pty.openpty()
+    started = time.monotonic()
     try:
-        r = subprocess.run([MERGELOGS, "-p", str(pen), f"127.0.0.1:{web}"], stdout=subprocess.PIPE,
-                           stderr=slave, timeout=30)
+        r = subprocess.run([MERGELOGS, *args], stdout=subprocess.PIPE, stderr=slave, timeout=120)
+        took = time.monotonic() - started
         os.close(slave)
         slave = -1
         err = b""
@@ -83,5 +86,34 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
         if slave >= 0:
             os.close(slave)
         os.close(master)
+    return r, err, took
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    pen, web = files(tmp_path)
+    r, err, _ = on_a_terminal("-p", str(pen), f"127.0.0.1:{web}")
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 3
-    assert b"100.0%" in err and b"lines/s" in err
+    assert b"merging" in err and b"100%" in err and b"lines/s" in err
+
+
+def test_progress_with_c_moves_forward_with_an_eta_twice_a_second(tmp_path: Path) -> None:
+    """-c rescans pen's log for every web line: slow, the case a bar is for.  The bar counts
+    the web log's bytes only, so the percentage never goes back; it is redrawn every 0.25 s."""
+    n = 1300
+    with open(tmp_path / "pen.log", "w") as f:
+        for i in range(n):
+            f.write(f"10.0.{i // 250}.{i % 250 + 1} {1795315407 + i} 127.0.0.1 GET /p{i} HTTP/1.1\n")
+    with open(tmp_path / "web.log", "w") as f:
+        for i in range(n):
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S", time.gmtime(1795315407 + i))
+            f.write(f'127.0.0.1 - - [{stamp} +0000] "GET /p{i} HTTP/1.1" 200 16\n')
+    r, err, took = on_a_terminal("-c", "-p", str(tmp_path / "pen.log"),
+                                 f"127.0.0.1:{tmp_path / 'web.log'}")
+    assert r.returncode == 0 and r.stdout.decode().splitlines()[-1].startswith(f"10.0.{(n - 1) // 250}.{(n - 1) % 250 + 1} ")
+    frames = [f for f in err.decode().split("\r") if "%" in f]
+    percents = [int(m.group(1)) for f in frames if (m := re.search(r"(\d+)%", f))]
+    assert percents == sorted(percents) and percents[-1] == 100, percents
+    # the ETA (click computes it once a second: the input is sized to take longer than that)
+    assert took > 1.0 and any(re.search(r"\d\d:\d\d:\d\d", f) for f in frames), (took, frames)
+    if took > 1.5:      # a redraw every 0.25 s (only when the line changes: lines/s does)
+        assert len(frames) >= 2 * took - 2, (len(frames), took)

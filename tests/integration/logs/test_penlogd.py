@@ -1,4 +1,4 @@
-"""penlogd and penlog as processes on real UDP sockets (spec/pen-0.34.md §5.3, §5.4)."""
+"""penlogd and penlog as processes on real UDP sockets (penlog(1), penlogd(1))."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,10 @@ import signal
 import subprocess
 from pathlib import Path
 
-from helpers_logs import BIN, lines_of, send, start_penlogd, stop, wait_for
+from support.procs import BIN, stop_process, wait_for
+from support.logs import lines_of, send, start_penlogd
 
-from pen.core.accesslog import PenEntry, net_datagram
+from pen.core.formats.accesslog import PenEntry, net_datagram
 
 WEB = '127.0.0.1 - - [22/Nov/2026:10:00:0{n} +0000] "{req}" 200 5'
 
@@ -18,7 +19,7 @@ def web(n: int, req: str = "GET /x HTTP/1.1") -> str:
 
 
 def test_spec_injection_fixed_attribution(tmp_path: Path) -> None:
-    """§5.4's injected datagrams: C gives both /x lines to .3 and drops two lines."""
+    """Injected datagrams (docs/penlogd.md "Differences from C"): C gives both /x lines to .3 and drops two lines."""
     proc, port, out = start_penlogd(tmp_path, "--hold", "0")
     try:
         send(port, b"+ 127.0.0.2 127.0.0.1 GET /x HTTP/1.1\n")
@@ -30,7 +31,7 @@ def test_spec_injection_fixed_attribution(tmp_path: Path) -> None:
         send(port, b"+ malformed\n")
         wait_for(lambda: len(lines_of(out)) == 4, what="4 merged lines")
     finally:
-        assert stop(proc) == 0
+        assert stop_process(proc, strict=True) == 0
     assert lines_of(out) == [web(0).replace("127.0.0.1", "127.0.0.2", 1),
                              web(1).replace("127.0.0.1", "127.0.0.3", 1),
                              web(2, "GET /never-seen-by-pen HTTP/1.1"),
@@ -49,7 +50,7 @@ def test_penlog_forwards_stdin_and_ports_match(tmp_path: Path) -> None:
         assert r.returncode == 0
         wait_for(lambda: len(lines_of(out)) == 3, what="3 merged lines")
     finally:
-        stop(proc)
+        stop_process(proc, strict=True)
     assert [l.split()[0] for l in lines_of(out)] == ["127.0.0.4", "127.0.0.2", "127.0.0.3"]
     assert all("rport" not in l for l in lines_of(out))
 
@@ -69,7 +70,7 @@ def test_senders_not_allowed_are_ignored(tmp_path: Path) -> None:
         send(port, (web(1) + "\n").encode())
         wait_for(lambda: lines_of(out), what="a merged line")
     finally:
-        stop(proc)
+        stop_process(proc, strict=True)
     assert lines_of(out) == [web(1)]
     assert "127.0.0.9" in (tmp_path / "penlogd.err").read_text()
 
@@ -92,7 +93,7 @@ def test_hup_reopens_and_term_flushes_waiting_lines(tmp_path: Path) -> None:
         send(port, (web(3, "GET /sync HTTP/1.1") + "\n").encode())
         wait_for(lambda: len(lines_of(out)) == 2, what="sync line")
     finally:
-        assert stop(proc) == 0
+        assert stop_process(proc, strict=True) == 0
     assert lines_of(tmp_path / "rotated.log") == [web(0, "GET /a HTTP/1.1").replace("127.0.0.1", "127.0.0.2", 1)]
     assert lines_of(out)[-1] == web(2, "GET /waiting HTTP/1.1")     # written at TERM
     assert len(lines_of(out)) == 3

@@ -1,11 +1,15 @@
-"""Each selection algorithm, through the real pen process against real backends (§2)."""
+"""Each selection algorithm, through the real pen process against real backends (docs/pen.md "How a server is chosen")."""
 from __future__ import annotations
 
 import socket
 import time
 
+import pytest
 
 from support.procs import dead_port, fetch_name
+
+# 1 process and --workers 2, each pure Python and with the compiled hot path
+pytestmark = pytest.mark.usefixtures("each_worker_count", "each_build")
 
 
 def test_roundrobin_distributes_in_c_pen_order(backends, pen_factory) -> None:

@@ -40,7 +40,7 @@ def test_http_health_check_expect_status(backends, pen_factory, tmp_path) -> Non
     (h,) = backends("http", "h")
     (n,) = backends("name", "n")                  # answers, but not HTTP
     pen = pen_factory(h.addr, n.addr, opts=[
-        "-r", "-O", "server 0 check http /health expect 2xx interval 0.1 fall 1",
+        "-r", "-O", "server 0 check http /health expect 2xx interval 1 fall 1",   # 1 s to answer
         "-O", "server 1 check http /health expect 2xx interval 0.1 fall 1"])
     wait_for(lambda: "server 1" in pen.errors() and "DOWN" in pen.errors(), 5)
     assert "server 0" not in pen.errors()

@@ -1,4 +1,4 @@
-"""The data path: byte-identical transfers, half-close, IPv6 and unix sockets (§2.12)."""
+"""The data path: byte-identical transfers, half-close, IPv6 and unix sockets (docs/pen.md "Data path")."""
 from __future__ import annotations
 
 import asyncio
@@ -11,6 +11,9 @@ import time
 import pytest
 
 from support.procs import Backend
+
+# 1 process and --workers 2, each pure Python and with the compiled hot path
+pytestmark = pytest.mark.usefixtures("each_worker_count", "each_build")
 
 
 def test_half_close_client_first_loses_nothing(backends, pen_factory) -> None:

@@ -1,11 +1,15 @@
-"""Failover, blacklisting, connect timeouts, limits (spec/pen-0.34.md §2.7-§2.12)."""
+"""Failover, blacklisting, connect timeouts, limits (pen(1) -b -t -e -x; docs/pen.md "How a server is chosen")."""
 from __future__ import annotations
 
 import socket
 import threading
 import time
+import pytest
 
 from support.procs import dead_port, fetch_name
+
+# 1 process and --workers 2, each pure Python and with the compiled hot path
+pytestmark = pytest.mark.usefixtures("each_worker_count", "each_build")
 
 
 def blackhole() -> tuple[socket.socket, list[socket.socket], str]:
@@ -24,7 +28,7 @@ def blackhole() -> tuple[socket.socket, list[socket.socket], str]:
 
 
 def test_refused_connect_blacklists_and_fails_over_in_tracking_mode(backends, pen_factory) -> None:
-    """C 0.34.1 with epoll dropped these clients (FAIL FAIL FAIL FAIL, §2.10); we fail over."""
+    """C 0.34.1 with epoll dropped these clients (FAIL FAIL FAIL FAIL, docs/compatibility.md); we fail over."""
     a, b = backends("name", "a", "b")
     pen = pen_factory(a.addr, f"127.0.0.1:{dead_port()}", b.addr)
     assert [fetch_name(pen) for _ in range(4)] == ["b"] * 4

@@ -1,4 +1,4 @@
-"""The command line, signals, log file, pid file, daemon mode (§1.4, §5.1, §7)."""
+"""The command line, signals, log file, pid file, daemon mode (pen(1); docs/pen.md "Signals")."""
 from __future__ import annotations
 
 import os
@@ -26,7 +26,8 @@ def run_pen(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
     (["-L", "bogus", "-f", "127.0.0.1:1", "127.0.0.1:2"], "protocol version bogus not known"),
     (["-u", "no-such-user-x", "-f", "127.0.0.1:1", "127.0.0.1:2"], "no such user"),
     (["-N", "-f", "127.0.0.1:1", "127.0.0.1:2"], "-N"),
-    (["-x", "0", "-f", "127.0.0.1:1", "127.0.0.1:2"], "-x"),
+    (["-x", "-5", "-f", "127.0.0.1:1", "127.0.0.1:2"], "-x"),
+    (["-t", "x", "-f", "127.0.0.1:1", "127.0.0.1:2"], "-t"),
     (["-e", "h:1:x", "-f", "127.0.0.1:1", "127.0.0.1:2"], "-e"),
 ])
 def test_bad_command_lines_say_what_is_wrong_and_exit_non_zero(args, message) -> None:
@@ -163,7 +164,9 @@ def test_user_and_chroot_drop_everything(backends, tmp_path) -> None:
         uids = next(l for l in status.splitlines() if l.startswith("Uid:")).split()[1:]
         gids = next(l for l in status.splitlines() if l.startswith("Gid:")).split()[1:]
         caps = next(l for l in status.splitlines() if l.startswith("CapEff:")).split()[1]
+        groups = next(l for l in status.splitlines() if l.startswith("Groups:")).split()[1:]
         assert uids == [str(nobody.pw_uid)] * 4 and gids == [str(nobody.pw_gid)] * 4
+        assert groups == []            # root's supplementary groups dropped too
         assert int(caps, 16) == 0
         assert os.readlink(f"/proc/{pen.proc.pid}/root") == str(jail)
         wait_for(lambda: (jail / "access.log").exists(), 5, what="log inside the jail")
@@ -202,3 +205,16 @@ def test_log_ports_adds_the_connection_to_file_lines(backends, tmp_path) -> None
         assert f"cport={cport}" in conn and f"sport={h.port}" in conn and "lport=" in conn
     finally:
         pen.stop()
+
+
+def test_start_up_imports_only_what_the_options_use(backends) -> None:
+    """Start-up time (issue 16): a plain `pen -f` imports no peer, DSR or syslog code and no
+    HTML parser (PYTHONVERBOSE lists every module the process imported, on stderr)."""
+    (a,) = backends("name", "a")
+    with Pen(a.addr, env={"PYTHONVERBOSE": "1"}) as pen:
+        assert fetch_name(pen) == "a"
+        imported = {line.split("'")[1] for line in pen.errors().splitlines()
+                    if line.startswith("import '")}
+    assert "pen.engine.balancer" in imported                 # the listing is complete
+    unused = {"pen.engine.peers", "pen.engine.dsr", "logging.handlers", "html.parser"}
+    assert not unused & imported, unused & imported

@@ -1,4 +1,4 @@
-"""TLS termination (-E -K, -H over TLS, SNI directory, reload on HUP; spec §1.7, A.11)."""
+"""TLS termination (-E -K, -H over TLS, SNI directory, reload on HUP; pen(1) -E -K)."""
 from __future__ import annotations
 
 import signal
@@ -10,15 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from support.certs import make_cert
 from support.procs import wait_for
-
-
-def make_cert(directory: Path, name: str) -> tuple[Path, Path]:
-    crt, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
-                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
-    return crt, key
 
 
 def tls_get(pen, path: str, server_name: str = "localhost") -> tuple[bytes, dict]:

@@ -1,4 +1,4 @@
-"""UDP mode (-U): flow affinity, balancing, replies, and failover on ICMP unreachable (§1.9)."""
+"""UDP mode (-U): flow affinity, balancing, replies, and failover on ICMP unreachable (pen(1) -U)."""
 from __future__ import annotations
 
 import socket

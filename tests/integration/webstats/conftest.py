@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers_control import cmd
-from helpers_webstats import start_pen
+from support.control import cmd, start_pen
+from support.webstats import HISTORY_INTERVAL
 from support.procs import Pen, dead_port, wait_for
 
 
@@ -40,6 +40,7 @@ def short_dir():
 def live(short_dir, backends):
     """pen -r with servers 0 and 1 (echo) and 2 (nothing listens); unix control socket."""
     a, b = backends("echo", "a", "b")
-    pen, ctl = start_pen(short_dir, a.addr, b.addr, f"127.0.0.1:{dead_port()}", opts=["-r"])
+    pen, ctl = start_pen(short_dir, a.addr, b.addr, f"127.0.0.1:{dead_port()}", opts=["-r"],
+                         history_interval=HISTORY_INTERVAL)
     yield Live(pen, ctl, short_dir)
     pen.stop()

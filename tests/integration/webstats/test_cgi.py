@@ -6,8 +6,8 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers_control import cmd, penctl
-from helpers_webstats import Dom, assert_inert, run_cgi, traffic
+from support.control import cmd, penctl
+from support.webstats import Dom, assert_inert, run_cgi, traffic
 from penctl.replies import parse_servers
 
 
@@ -101,6 +101,23 @@ def test_actions_through_cgi_with_a_token_from_another_process(live) -> None:
     assert "state draining" in cmd(live.ctl, "server_state").splitlines()[0]
     done = run_cgi(live.ctl, query="done=drain&server=0", headers={"Cookie": cookie}, env=env)
     assert "Server 0 is draining." in Dom(done.text).by_id("done").text
+    assert "Secure" not in page.header("set-cookie")         # plain HTTP: it could not be sent
+
+
+def test_over_https_the_session_cookie_is_secure_and_old_tokens_are_refused(live) -> None:
+    env = {"WEBSTATS_ACTIONS": "1", "WEBSTATS_SECRET": "s3cret", "HTTPS": "on"}
+    page = run_cgi(live.ctl, env=env)
+    assert page.header("set-cookie").endswith("; Secure"), page.header("set-cookie")
+    cookie = page.header("set-cookie").split(";")[0]
+    token = next(i.attrs["value"] for i in Dom(page.text).find("input")
+                 if i.attrs.get("name") == "csrf")
+    from webstats import csrf
+    session = cookie.split("=", 1)[1]
+    old = csrf.token(b"s3cret", session, float(token.split(".")[0]) - csrf.TOKEN_TTL - 60)
+    stale = run_cgi(live.ctl, "/action", "POST", body=f"csrf={old}&server=0&action=drain".encode(),
+                    headers={"Cookie": cookie}, env=env)
+    assert stale.status == 403 and "expired" in Dom(stale.text).text
+    assert "state up" in cmd(live.ctl, "server_state").splitlines()[0]
 
 
 def test_head_unknown_path_and_unreachable_pen(live, short_dir) -> None:

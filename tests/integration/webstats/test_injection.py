@@ -6,8 +6,8 @@ import json
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers_control import cmd
-from helpers_webstats import FILE_MARKUP, assert_inert, run_cgi, start_pen, traffic
+from support.control import cmd, start_pen
+from support.webstats import FILE_MARKUP, HISTORY_INTERVAL, assert_inert, run_cgi, traffic
 
 # a unix server path: no spaces (a control command line is split on them), but everything else
 SERVER_PATH = "/run/\"'><script>alert(1)</script><svg/onload=alert(4)>&amp;"
@@ -21,7 +21,8 @@ def test_hostile_names_are_inert_in_page_json_and_metrics(short_dir, backends) -
              "control": bad + ".s"}
     pen, ctl = start_pen(short_dir, a.addr, control=files["control"],
                          opts=["-l", files["logfile"], "-w", files["web_stats"],
-                               "-p", files["pidfile"], "-e", EMERGENCY])
+                               "-p", files["pidfile"], "-e", EMERGENCY],
+                         history_interval=HISTORY_INTERVAL)
     try:
         assert cmd(ctl, f"server 1 address {SERVER_PATH} port 0") == ""
         traffic(pen, connections=2, size=1000)

@@ -11,9 +11,9 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers_control import C_PEN, cmd, start_pen as start_pen_any
-from helpers_webstats import WEBSTATS, Dom, WebstatsServer, assert_inert, start_pen, traffic
-from support.procs import dead_port
+from support.control import cmd, start_pen
+from support.webstats import WEBSTATS, Dom, WebstatsServer, HISTORY_INTERVAL, assert_inert, traffic
+from support.procs import C_PEN, dead_port
 from webstats.app import Config, WebStats
 
 
@@ -32,7 +32,8 @@ def wsgi_get(app, path: str, query: str = "") -> tuple[str, dict, bytes]:
 
 def test_wsgi_app_in_process_over_a_tcp_control_port(short_dir, backends) -> None:
     a, b = backends("echo", "a", "b")
-    pen, ctl = start_pen(short_dir, a.addr, b.addr, control="tcp")
+    pen, ctl = start_pen(short_dir, a.addr, b.addr, control="tcp",
+                         history_interval=HISTORY_INTERVAL)
     try:
         assert ctl.startswith("127.0.0.1:") and cmd(ctl, "pid").strip().isdigit()
         traffic(pen, connections=3, size=5000)
@@ -137,7 +138,7 @@ def test_webstats_help_and_bad_listen() -> None:
 @pytest.mark.compat
 def test_against_c_pen_falls_back_to_its_replies(short_dir, backends) -> None:
     a, = backends("name", "a")
-    pen, ctl = start_pen_any(short_dir, a.addr, f"127.0.0.1:{dead_port()}", exe=C_PEN)
+    pen, ctl = start_pen(short_dir, a.addr, f"127.0.0.1:{dead_port()}", exe=C_PEN)
     try:
         status, _, body = wsgi_get(WebStats(Config(control=ctl)), "/")
         assert status == "200 OK"

@@ -1,4 +1,4 @@
-"""pending_max and the listen backlog (-q) in a namespace (spec/pen-0.34.md §1.4, §2.12).
+"""pending_max and the listen backlog (-q) in a namespace (pen(1) -q, docs/dataplane.md).
 
 The only server, 198.51.100.99, has a static neighbour entry with a MAC nobody owns, so its
 SYNs vanish and each upstream connect stays in progress.  With `pending_max 1` pen stops accepting after the
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers_dataplane import lab, wait_for
+from support.procs import wait_for
+from support.dataplane import lab
 
 pytestmark = [pytest.mark.netns, pytest.mark.root]
 
@@ -34,10 +35,7 @@ def listen_queue(lb, ns: str) -> tuple[int, int]:
 def test_pending_max_and_backlog(tmp_path: Path, pending_max: int, queued: int) -> None:
     with lab() as lb:
         ns = lb.ns("p")
-        sink = lb.ns("x")
-        lb.veth(ns, "eth1", sink, "eth0")
-        lb.sh(ns, "ip addr add 198.51.100.1/24 dev eth1 && ip neigh add 198.51.100.99"
-                  " lladdr 02:00:00:00:00:99 dev eth1 nud permanent")
+        lb.syn_black_hole(ns)
         lb.pen(ns, ["-q", "77", "-t", "20", "-o", f"pending_max {pending_max}",
                     "127.0.0.1:8000", "198.51.100.99:80"], tmp_path)
         assert listen_queue(lb, ns) == (0, 77)                    # -q is the backlog

@@ -1,4 +1,4 @@
-"""Direct Server Return and the tarpit in namespaces (spec/pen-0.34.md §1.10; issue 11).
+"""Direct Server Return and the tarpit in namespaces (docs/dataplane.md "Direct Server Return"; issue 11).
 
 One bridge (in its own namespace) joins a client (192.0.2.10), the director running pen with
 `dsr_if eth0` (192.0.2.1) and two backends (192.0.2.21, .22) that hold the VIP 192.0.2.100 on
@@ -11,12 +11,15 @@ client address.  192.0.2.200 is tarpitted: a SYN to any port gets pen's forged S
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers_dataplane import PEN, Lab, lab, wait_for
+from pen.core import dsr
+from support.procs import PEN, wait_for
+from support.dataplane import Lab, lab
 
 pytestmark = [pytest.mark.netns, pytest.mark.root]
 
@@ -27,8 +30,8 @@ BACKENDS = {"b1": "192.0.2.21", "b2": "192.0.2.22"}
 ASK = f"""
 import socket
 seen = []
-for _ in range(N):
-    s = socket.create_connection(("{VIP}", 80), timeout=5)
+for port in PORTS:
+    s = socket.create_connection(("{VIP}", 80), timeout=5, source_address=("", port))
     data = b""
     while not data.endswith(b"\\n"):
         chunk = s.recv(100)
@@ -41,6 +44,25 @@ for _ in range(N):
     seen.append(data.decode().split()[1] + "@" + data.decode().split()[3])
 print(" ".join(seen))
 """
+
+
+def ask(n: int, ports: list[int] | None = None) -> str:
+    """The client's code: n connections, from the given source ports (0: the kernel's)."""
+    return ASK.replace("PORTS", repr(ports if ports is not None else [0] * n))
+
+
+def ports_for_each_backend(per_server: int) -> list[int]:
+    """Client source ports that dsr.c's hash (-r: address and port bytes) spreads over both
+    backends, `per_server` each: which server a port reaches is the hash's, not chance's."""
+    index = dsr.hash_index([0] * len(BACKENDS))
+    assert index is not None
+    chosen: dict[int, list[int]] = {i: [] for i in range(len(BACKENDS))}
+    src = socket.inet_aton("192.0.2.10")
+    for port in range(41000, 42000):
+        server = index[dsr.dsr_hash(src, port, True)]
+        if len(chosen[server]) < per_server:
+            chosen[server].append(port)
+    return [p for pair in zip(*chosen.values()) for p in pair]
 
 
 @pytest.fixture
@@ -78,7 +100,7 @@ def test_dsr_backends_answer_the_client_directly(segment, tmp_path: Path) -> Non
     lb.capture(nss["c"], "eth0", f"tcp and src host {VIP}", client_cap)
     lb.capture(nss["b1"], "eth0", f"tcp and dst host {VIP}", backend_cap)
     start_pen(lb, nss, tmp_path, "-d")
-    out = lb.client(nss["c"], ASK.replace("N", "20"))
+    out = lb.client(nss["c"], ask(20))
     seen = out.split()
     assert len(seen) == 20
     assert {s.split("@")[0] for s in seen} == {"192.0.2.10"}       # the real client address
@@ -117,7 +139,7 @@ def test_tarpit_holds_connections_to_tarpitted_addresses(segment, tmp_path: Path
         assert lb.client(nss["c"], TARPIT_PROBE.replace("PORT", str(port))) == "held 3"
     wait_for(lambda: cap.read_text().count("Flags [S.], seq 42,") >= 2, 5, what="SYN+ACKs")
     # the VIP itself is still served normally
-    assert "@" in lb.client(nss["c"], ASK.replace("N", "1"))
+    assert "@" in lb.client(nss["c"], ask(1))
 
 
 @pytest.mark.parametrize("iface,message", [("nonexist0", "dsr_if nonexist0: No such device"),
@@ -133,6 +155,7 @@ def test_dsr_all_ports_form(segment, tmp_path: Path) -> None:
     """C pen's `VIP` listen form (no port: every port) with servers given without a port."""
     lb, nss = segment
     lb.pen(nss["d"], ["-r", "-o", "dsr_if eth0", VIP, *BACKENDS.values()], tmp_path)
-    out = lb.client(nss["c"], ASK.replace("N", "6"))
+    ports = ports_for_each_backend(3)
+    out = lb.client(nss["c"], ask(6, ports))
     seen = out.split()
-    assert len(seen) == 6 and {s.split("@")[1] for s in seen} == set(BACKENDS)
+    assert len(seen) == 6 and [s.split("@")[1] for s in seen] == ["b1", "b2"] * 3, (ports, seen)

@@ -1,4 +1,4 @@
-"""Transparent mode and `source` in namespaces (spec/pen-0.34.md §1.11, issue 11).
+"""Transparent mode and `source` in namespaces (docs/dataplane.md "Transparent mode", issue 11).
 
     client ns  192.0.2.10 --- 192.0.2.1  pen ns  198.51.100.1 --- 198.51.100.2  backend ns
                                               (+ 198.51.100.3)
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers_dataplane import PEN, Lab, lab, wait_for
+from support.procs import PEN, wait_for
+from support.dataplane import Lab, lab
 
 pytestmark = [pytest.mark.netns, pytest.mark.root]
 

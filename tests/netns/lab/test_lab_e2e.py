@@ -7,7 +7,6 @@ assertion messages).  The lab is always torn down, even when a step fails.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 import signal
@@ -19,50 +18,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-LAB = REPO / "deploy" / "lab" / "lab.py"
+sys.path.insert(0, str(Path(__file__).parent))
+from labtest import BIN, LAB, POLL, REPO, Lab, read_client_log  # noqa: E402
+from support.procs import wait_for  # noqa: E402
+
 RUNBOOK = REPO / "deploy" / "runbooks" / "backend-maintenance.md"
-BIN = Path(sys.executable).parent
 _counter = itertools.count(1)
 
 pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")]
-
-
-@dataclass
-class Lab:
-    name: str
-    dir: Path
-
-    def run(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([sys.executable, str(LAB), "--name", self.name, "--state-dir", str(self.dir),
-                              "--bin", str(BIN), *args], capture_output=True, text=True, timeout=timeout)
-        if check and res.returncode != 0:
-            raise AssertionError(f"lab {' '.join(args)} failed ({res.returncode}):\n{res.stdout}{res.stderr}\n"
-                                 + self.diagnostics())
-        return res
-
-    def state(self, node: str) -> str | None:
-        try:
-            return json.loads((self.dir / node / "state.json").read_text())["instances"][0]["state"]
-        except (OSError, ValueError, KeyError, IndexError):
-            return None
-
-    def diagnostics(self) -> str:
-        status = subprocess.run([sys.executable, str(LAB), "--name", self.name, "--state-dir", str(self.dir),
-                                 "--bin", str(BIN), "status"], capture_output=True, text=True, timeout=30)
-        tails = []
-        for f in sorted(self.dir.glob("lb*/*.out")) + sorted(self.dir.glob("lb*/transitions.log")):
-            tails.append(f"--- {f.relative_to(self.dir)}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-8:]))
-        return status.stdout + "\n".join(tails)
-
-
-def wait_for(pred, timeout: float, what: str, poll: float = 0.05):
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(poll)
 
 
 @pytest.fixture
@@ -119,15 +83,6 @@ def figures(log: list[tuple[float, float, bool, str]], scenario: str, t0: float,
                    max(lat, default=0.0), " ".join(f"{k}={v}" for k, v in sorted(reasons.items())))
 
 
-def read_client_log(path: Path) -> list[tuple[float, float, bool, str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) == 4:
-            out.append((float(parts[0]), float(parts[1]), parts[2] == "ok", parts[3]))
-    return out
-
-
 def test_failover_drills_measured(lab: Lab, tmp_path: Path) -> None:
     steps = runbook_steps()
     client_log = tmp_path / "client.log"
@@ -145,22 +100,22 @@ def test_failover_drills_measured(lab: Lab, tmp_path: Path) -> None:
         windows.append((name, t0, time.time()))
 
     try:
-        wait_for(lambda: client_log.exists() and client_log.stat().st_size > 2000, 10, "the client to run")
+        wait_for(lambda: client_log.exists() and client_log.stat().st_size > 2000, 10, POLL, "the client to run")
         windows.append(("baseline", time.time(), time.time() + 1.0))
         time.sleep(1.0)
 
         # 1. graceful stop of the master: maintenance priority hands the VIP over, pen drains
         scenario("graceful stop of master", lambda: lab.run("stop", "lb1"),
-                 lambda: wait_for(lambda: lab.state("lb2") == "MASTER", 10, "lb2 MASTER"))
+                 lambda: wait_for(lambda: lab.state("lb2") == "MASTER", 10, POLL, "lb2 MASTER"))
         # 2. it comes back and preempts
         scenario("return with preemption", lambda: lab.run("start", "lb1"),
-                 lambda: wait_for(lambda: lab.state("lb2") == "BACKUP", 10, "lb2 BACKUP"))
+                 lambda: wait_for(lambda: lab.state("lb2") == "BACKUP", 10, POLL, "lb2 BACKUP"))
         # 3. hard failure: SIGKILL pen, penvrrp (and penlogd) on the master
         scenario("hard kill of master", lambda: lab.run("kill", "lb1"),
-                 lambda: wait_for(lambda: lab.state("lb2") == "MASTER", 10, "lb2 MASTER"), tail=2.0)
+                 lambda: wait_for(lambda: lab.state("lb2") == "MASTER", 10, POLL, "lb2 MASTER"), tail=2.0)
         # 4. it comes back without preemption: lb2 keeps the VIP
         scenario("return without preemption", lambda: lab.run("start", "lb1", "--nopreempt"),
-                 lambda: wait_for(lambda: lab.state("lb1") == "BACKUP", 10, "lb1 BACKUP"), tail=3.0)
+                 lambda: wait_for(lambda: lab.state("lb1") == "BACKUP", 10, POLL, "lb1 BACKUP"), tail=3.0)
         checks.append(f"after nopreempt return: lb1 {lab.state('lb1')} lb2 {lab.state('lb2')}")
         assert (lab.state("lb1"), lab.state("lb2")) == ("BACKUP", "MASTER"), checks[-1]
 

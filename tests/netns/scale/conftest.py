@@ -24,14 +24,15 @@ _counter = itertools.count(1)
 
 @pytest.fixture
 def scale_lab(tmp_path: Path) -> Iterator[Callable[..., scalelab.ScaleLab]]:
-    """A factory: `scale_lab("ecmp", nodes=3)` builds and starts a lab, converged."""
+    """A factory: `scale_lab("ecmp", nodes=3)` builds and starts a lab, converged (`peers=True`:
+    client tracking, the tables shared by pen peers)."""
     if os.geteuid() != 0:
         pytest.skip("network namespace tests need root")
     labs: list[scalelab.ScaleLab] = []
 
-    def make(mode: str, nodes: int = 3) -> scalelab.ScaleLab:
+    def make(mode: str, nodes: int = 3, peers: bool = False) -> scalelab.ScaleLab:
         lab = scalelab.ScaleLab(f"sc{os.getpid()}x{next(_counter)}", tmp_path / f"lab{len(labs)}",
-                                Path(sys.executable).parent, mode, nodes, sys.executable)
+                                Path(sys.executable).parent, mode, nodes, sys.executable, peers)
         labs.append(lab)
         lab.up()
         return lab

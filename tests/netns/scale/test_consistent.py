@@ -6,7 +6,7 @@ backends.  100 clients (one address each) connect to every node directly and thr
 anycast address (where the router's L4 hash lands their connections on different nodes): a
 client's backend must be the same everywhere.  Then one backend is removed on every node
 (`server 1 address 0.0.0.0 port 0`): only its clients move (~1/3), and the nodes still agree;
-then a whole node fails (links cut, BGP hold timer): no client moves.
+then a whole node fails (links cut; BFD under BGP drops it within a second): no client moves.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 
 import scaleconf as conf
 from scaleclient import fetch
+import scalelab
 from scalelab import CLIENT_ADDRS, run, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
@@ -79,7 +80,7 @@ def test_same_backend_on_every_node_and_minimal_moves(scale_lab) -> None:
     t = time.monotonic()
     lab.kill(3)
     wait_for(lambda: lab.ecmp_nexthops() == [conf.node_addr(1), conf.node_addr(2)], 10,
-             "the router to drop node3 (BGP hold timer)")
+             "the router to drop node3 (BFD)")
     hold = time.monotonic() - t
     any_b3, any_n3 = via_anycast(lab)
     moved_n = [s for s in CLIENT_ADDRS if any_b3[s] != {ref2[s]}]
@@ -95,7 +96,8 @@ def test_same_backend_on_every_node_and_minimal_moves(scale_lab) -> None:
           f"({len(moved_b) / n:.2f}; expected ~1/3, exactly web2's {sum(1 for v in ref.values() if v == 'web2')}); "
           f"moved from other backends: {len(wrongly_moved)}; nodes disagreeing: "
           f"{', '.join(f'node{i} {d}' for i, d in disagree2.items())}")
-    print(f"  node3 failed (links cut): router dropped it after {hold:.2f} s (hold timer 3 s); "
+    print(f"  node3 failed (links cut): router dropped it after {hold:.2f} s (BFD "
+          f"{scalelab.LAB_TIMERS.bfd_interval_ms} ms x {scalelab.LAB_TIMERS.bfd_multiplier}); "
           f"clients whose backend changed: {len(moved_n)} of {n} ({len(moved_n) / n:.2f}); "
           f"clients on 2 nodes: {sum(1 for s in CLIENT_ADDRS if len(any_n3[s]) > 1)}")
     assert all(d == 0 for d in disagree.values()), f"nodes disagree: {disagree}"
@@ -106,4 +108,6 @@ def test_same_backend_on_every_node_and_minimal_moves(scale_lab) -> None:
     assert set(ref[s] for s in moved_b) == {"web2"} and all(ref2[s] != "web2" for s in CLIENT_ADDRS)
     assert 0.15 <= len(moved_b) / n <= 0.5, f"moved fraction {len(moved_b) / n:.2f}"
     assert not moved_n, f"clients moved when node3 failed: {moved_n[:5]}"
+    # issue 17: BFD under the BGP session (it was the 3 s hold timer: 2.0-2.6 s measured)
+    assert hold < 1.0, f"the router took {hold:.2f} s to drop the dead node3"
     assert all(any_n3[s] <= {1, 2} for s in CLIENT_ADDRS)

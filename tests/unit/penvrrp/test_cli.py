@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
 import re
 from pathlib import Path
 
@@ -28,7 +31,7 @@ def test_check_command_line_instance() -> None:
 
 def test_check_reports_errors_and_exits_non_zero(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["--check", "-i", "eth0", "--vrid", "51", "--vip", "192.0.2.100",
-                                  "--version", "2", "--advert-int", "0.5"])
+                                  "--vrrp-version", "2", "--advert-int", "0.5"])
     assert r.exit_code == 1 and "whole seconds" in r.output
     r = CliRunner().invoke(main, ["--check"])
     assert r.exit_code == 1 and "nothing to run" in r.output
@@ -48,7 +51,7 @@ def test_check_file_with_overrides(tmp_path: Path) -> None:
 
 def test_help_lists_every_option_and_docs_match() -> None:
     out = CliRunner().invoke(main, ["--help"]).output
-    for opt in ["-f,", "-c,", "-i,", "--vrid", "-p,", "--vip", "--advert-int", "--version", "--nopreempt",
+    for opt in ["-f,", "-c,", "-i,", "--vrid", "-p,", "--vip", "--advert-int", "--vrrp-version", "--nopreempt",
                 "--preempt-delay", "--unicast-src", "--unicast-peer", "--auth-pass", "--track-pen",
                 "--track-interface", "--track-script", "--notify", "--state-file", "--check"]:
         assert opt in out, opt
@@ -64,7 +67,7 @@ def test_status_renders_state_file(tmp_path: Path) -> None:
     fsm.tick(10.0)
     fsm.counters["checksum_errors"] = 3
     track = TrackState("pen:127.0.0.1:10000", -60, ok=True, detail="pen pid 42")
-    doc = {"pid": 7, "instances": [instance_doc(fsm, [track], 1000.0, 10.0)]}
+    doc = {"pid": os.getpid(), "written": time.time(), "instances": [instance_doc(fsm, [track], 1000.0, 10.0)]}
     p = tmp_path / "state.json"
     p.write_text(json.dumps(doc))
     r = CliRunner().invoke(main, ["status", "--state-file", str(p)])
@@ -75,6 +78,27 @@ def test_status_renders_state_file(tmp_path: Path) -> None:
     assert render(doc) in r.output
     r = CliRunner().invoke(main, ["status", "--state-file", str(tmp_path / "none.json")])
     assert r.exit_code == 1 and "is penvrrp running?" in r.output
+
+
+def test_status_says_stale_when_the_agent_is_gone_or_frozen(tmp_path: Path) -> None:
+    cfg = config.instance_from_dict({"interface": "eth0", "vrid": 51, "vips": ["192.0.2.100/24"],
+                                     "advert_int": 0.5})
+    fsm = Fsm(cfg, "192.0.2.1")
+    fsm.start(0.0)
+    p = tmp_path / "state.json"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    cases = [({"pid": dead.pid, "written": time.time()}, "is not running"),
+             ({"pid": os.getpid(), "written": time.time() - 1.6}, "more than 3 advert intervals (1.5 s)")]
+    for head, why in cases:
+        p.write_text(json.dumps({**head, "instances": [instance_doc(fsm, [], 1000.0, 1.0)]}))
+        r = CliRunner().invoke(main, ["status", "--state-file", str(p)])
+        assert r.exit_code == 3 and r.output.startswith("stale: ") and why in r.output, r.output
+        r = CliRunner().invoke(main, ["status", "--json", "--state-file", str(p)])
+        assert r.exit_code == 3 and why in json.loads(r.output)["stale"]
+    p.write_text(json.dumps({"pid": os.getpid(), "written": time.time() - 1.0,
+                             "instances": [instance_doc(fsm, [], 1000.0, 1.0)]}))
+    assert CliRunner().invoke(main, ["status", "--state-file", str(p)]).exit_code == 0
 
 
 def test_notify_arguments_are_keepalived_s() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from helpers_webstats import MARKUP, Dom, assert_inert
+from support.webstats import MARKUP, Dom, assert_inert
 from pen.core.history import History
 from webstats.page import View, render
 
@@ -128,3 +128,21 @@ def test_many_clients_are_capped() -> None:
     dom = Dom(render(st, None, View()))
     assert len(dom.find("tr", "client")) == 200
     assert "and 250 more" in dom.text
+
+
+PEERS = {"listen": "0.0.0.0:7070", "key": True, "entries": 2, "running": True, "peers": [
+    {"peer": "192.0.2.12:7070", "connected": True, "incoming": False, "sent": 5, "received": 7,
+     "taken": 6, "last_received_age": 1.5, "bad": 0, "drift": ["hash: here True, there <b>"]},
+    {"peer": "192.0.2.13:7070", "connected": False, "incoming": False, "sent": 0,
+     "received": 0, "taken": 0, "last_received_age": None, "bad": 2, "drift": None}]}
+
+
+def test_peers_section_with_drift_escaped() -> None:
+    st = status(server(0))
+    assert "Peers" not in render(st, None, View(refresh=0))
+    st["peers"] = PEERS
+    dom = assert_inert(render(st, None, View(refresh=0)), [])
+    rows = dom.find("tr", "peer")
+    assert len(rows) == 2
+    assert "192.0.2.12:7070" in rows[0].text and "hash: here True, there <b>" in rows[0].text
+    assert "not known yet" in rows[1].text and "down" in rows[1].text

@@ -1,0 +1,421 @@
+"""The dispatcher's state in shared memory, for `--workers N` (docs/architecture.md "Workers").
+
+One writable buffer (an anonymous shared mmap made before the workers fork; a bytearray in the
+tests) holds, in fixed-size arrays:
+
+- per server and per worker: established, in progress, total, failures, bytes both ways.  Each
+  worker writes only its own row, so counting needs no cross-process atomics; readers sum.
+- per server: the blacklist time (`blacklisted_at`), last writer wins (it is a time, not a count),
+  and whether its health check has it up (written by the main process, which runs the checks).
+- per worker: connections, connects in progress, accepted, refused and queued totals (-x and
+  pending_max hold over the sum).
+- the client table: open addressing on the client's address, linear probing; a full probe
+  window evicts its least recently seen entry (C pen evicted the least recently used slot).
+
+`SharedStore` is the `pen.core.store.Store` over it: inside `deciding()` (the process-shared
+lock, given by the caller) it refreshes the Server objects the selection algorithms read from
+the sums, and every change is written through to this worker's row.  Addresses, limits and
+weights are not here: the main process replays configuration commands to every worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import socket
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+from pen.core.clients import UNIX_CLIENT, Client, ClientTable
+from pen.core.servers import NEVER, MAX_SERVERS, Server
+from pen.core.state import PenState
+
+if TYPE_CHECKING:
+    import mmap
+
+MAX_WORKERS = 64
+SERVER_SLOTS = MAX_SERVERS + 2          # the real servers, then emergency and abuse
+C, PENDING, TOTAL, FAILURES, SX, RX = range(6)
+SERVER_FIELDS = 6
+CONNS, WPENDING, ACCEPTED, REFUSED, QUEUED = range(5)
+WORKER_FIELDS = 5
+KEY = 16                                 # an IPv6 address, an IPv4-mapped one, or a digest
+PROBE = 16                               # client-table probe window
+KEY_CACHE = 4096                         # client keys remembered per process
+EMPTY_KEY = bytes(KEY)
+CLIENT_FIELDS = 5                        # server, connects, csx, crx (int64) + last (float)
+CL_SERVER, CL_CONNECTS, CL_CSX, CL_CRX = range(4)
+RING = 8192                              # change ring: client entries tracked, for the peers
+
+
+class Lock(Protocol):
+    """A process-shared lock (a multiprocessing SemLock; a threading.Lock in the tests)."""
+
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> bool: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def slot_of(index: int) -> int:
+    """Server index (>= 0, or EMERGENCY -1 / ABUSE -2) -> its row."""
+    return index if index >= 0 else MAX_SERVERS - 1 - index
+
+
+def client_capacity(clients_max: int) -> int:
+    n = 64
+    while n < 2 * clients_max:
+        n *= 2
+    return n
+
+
+def layout_size(workers: int, clients_max: int) -> int:
+    cap = client_capacity(clients_max)
+    return (8 * SERVER_SLOTS * SERVER_FIELDS * workers + 16 * SERVER_SLOTS + 16
+            + 8 * WORKER_FIELDS * workers + cap * (KEY + 8 * CLIENT_FIELDS) + 8 * (RING + 1))
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+def client_key(address: str) -> bytes:
+    """16 bytes naming a client: its IPv6 (or IPv4-mapped) address; a digest for the rest."""
+    try:
+        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        pass
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, address.split("%", 1)[0])
+    except OSError:
+        return hashlib.blake2b(address.encode(), digest_size=KEY).digest()
+    return packed if packed != EMPTY_KEY else b"\1" + bytes(KEY - 1)
+
+
+def key_text(key: bytes) -> str:
+    """The address text of a client key (a digest shows as the unix-socket client)."""
+    if key[:12] == _V4_MAPPED:
+        return socket.inet_ntop(socket.AF_INET, key[12:])
+    if key[:1] == b"\1" and key[1:] == bytes(KEY - 1):
+        return "::"
+    ip = ipaddress.IPv6Address(key)
+    return UNIX_CLIENT if key == client_key(UNIX_CLIENT) else str(ip)
+
+
+class SharedTables:
+    """Typed views of the buffer; `workers` rows of counters, the client table."""
+
+    def __init__(self, buf: mmap.mmap | memoryview | bytearray, workers: int,
+                 clients_max: int) -> None:
+        if not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be 1-{MAX_WORKERS}")
+        mem = memoryview(buf)
+        self.workers = workers
+        self.capacity = client_capacity(clients_max)
+        at = 0
+
+        def take(nbytes: int) -> memoryview:
+            nonlocal at
+            view = mem[at:at + nbytes]
+            at += nbytes
+            return view
+
+        # int64 ("q") and double ("d") arrays
+        self.servers = take(8 * SERVER_SLOTS * SERVER_FIELDS * workers).cast("q")
+        self.blacklisted_at = take(8 * SERVER_SLOTS).cast("d")
+        self.up = take(8 * SERVER_SLOTS).cast("q")
+        self.rr = take(16).cast("q")            # round robin pointer, last server chosen
+        self.worker = take(8 * WORKER_FIELDS * workers).cast("q")
+        self.keys = take(self.capacity * KEY)
+        self.cl = take(8 * 4 * self.capacity).cast("q")
+        self.last = take(8 * self.capacity).cast("d")
+        self.ring_head = take(8).cast("q")      # entries ever written to the ring
+        self.ring = take(8 * RING).cast("q")
+        if at > len(mem):
+            raise ValueError("shared buffer too small")
+
+    def initialise(self) -> None:
+        for i in range(SERVER_SLOTS):
+            self.blacklisted_at[i] = NEVER
+            self.up[i] = 1
+
+    # -- counters -----------------------------------------------------------------------------
+    def server_at(self, worker: int, index: int, field: int) -> int:
+        return (worker * SERVER_SLOTS + slot_of(index)) * SERVER_FIELDS + field
+
+    def add(self, worker: int, index: int, field: int, delta: int) -> None:
+        self.servers[self.server_at(worker, index, field)] += delta
+
+    def server_sum(self, index: int, field: int) -> int:
+        step = SERVER_SLOTS * SERVER_FIELDS
+        base = self.server_at(0, index, field)
+        return sum(self.servers[base + w * step] for w in range(self.workers))
+
+    def worker_sum(self, field: int) -> int:
+        return sum(self.worker[w * WORKER_FIELDS + field] for w in range(self.workers))
+
+    def release_worker(self, worker: int, into: int) -> None:
+        """A worker died: its connections are gone, so its place counts go; its totals move to
+        row `into` (the main process's), so the sums keep them and a new worker starts at 0."""
+        for index in range(SERVER_SLOTS):
+            base = (worker * SERVER_SLOTS + index) * SERVER_FIELDS
+            keep = (into * SERVER_SLOTS + index) * SERVER_FIELDS
+            for field in (TOTAL, FAILURES, SX, RX):
+                self.servers[keep + field] += self.servers[base + field]
+            for field in range(SERVER_FIELDS):
+                self.servers[base + field] = 0
+        self.worker[worker * WORKER_FIELDS + CONNS] = 0
+        self.worker[worker * WORKER_FIELDS + WPENDING] = 0
+
+    # -- the client table ------------------------------------------------------------------------
+    def _home(self, key: bytes) -> int:
+        """The key's home entry: Fibonacci hashing of its two halves, so IPv4-mapped keys
+        (whose low bytes are all alike, ::ffff:a.b.c.d) spread over the whole table.  Folding
+        the halves alone put every IPv4 client in one probe window (16 entries in all)."""
+        h = int.from_bytes(key[:8], "big") ^ int.from_bytes(key[8:], "big")
+        return ((h * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> 32
+
+    def find(self, key: bytes) -> int:
+        """The entry holding `key`, or -1."""
+        cap = self.capacity
+        i = self._home(key) & (cap - 1)
+        for _ in range(PROBE):
+            k = self.keys[i * KEY:(i + 1) * KEY]
+            if k == key:
+                return i
+            if k == EMPTY_KEY:
+                return -1
+            i = (i + 1) & (cap - 1)
+        return -1
+
+    def claim(self, key: bytes) -> tuple[int, bool]:
+        """The entry for `key`: found, or a free one, or the stalest of the window (reset)."""
+        cap = self.capacity
+        i = self._home(key) & (cap - 1)
+        stalest, oldest = -1, float("inf")
+        for _ in range(PROBE):
+            k = self.keys[i * KEY:(i + 1) * KEY]
+            if k == key:
+                return i, False
+            if k == EMPTY_KEY:
+                stalest = i
+                break
+            if self.last[i] < oldest:
+                stalest, oldest = i, self.last[i]
+            i = (i + 1) & (cap - 1)
+        self.keys[stalest * KEY:(stalest + 1) * KEY] = key
+        base = stalest * 4
+        self.cl[base + CL_SERVER] = -3
+        self.cl[base + CL_CONNECTS] = self.cl[base + CL_CSX] = self.cl[base + CL_CRX] = 0
+        self.last[stalest] = 0.0
+        return stalest, True
+
+    def changed(self, entry: int) -> None:
+        """An entry's tracked server was set (under the lock): into the change ring, which the
+        main process reads for the peers (pen.core.peers.tables)."""
+        head = self.ring_head[0]
+        self.ring[head & (RING - 1)] = entry
+        self.ring_head[0] = head + 1
+
+    def changes_since(self, tail: int) -> tuple[list[int], int, bool]:
+        """The entries changed since `tail` (a ring_head value), the new tail, and whether
+        some were overwritten before they were read (then the caller reads the whole table)."""
+        head = self.ring_head[0]
+        if head - tail > RING:
+            return [], head, True
+        return [self.ring[i & (RING - 1)] for i in range(tail, head)], head, False
+
+    def entries(self) -> Iterator[tuple[int, bytes]]:
+        for i in range(self.capacity):
+            k = bytes(self.keys[i * KEY:(i + 1) * KEY])
+            if k != EMPTY_KEY:
+                yield i, k
+
+
+class SharedStore:
+    """The Store of one worker over SharedTables (pen.core.store)."""
+
+    def __init__(self, state: PenState, tables: SharedTables, worker: int,
+                 lock: Lock, moves_bytes: bool = True) -> None:
+        """`moves_bytes`: a worker (its byte counts are published to its row); the main
+        process, whose Server objects hold the sums, is not."""
+        self.state, self.tables, self.worker, self.lock = state, tables, worker, lock
+        self.moves_bytes = moves_bytes
+        self.keys: dict[str, bytes] = {}     # address -> client key, a cache (KEY_CACHE)
+
+    def deciding(self) -> SharedStore:
+        return self
+
+    def __enter__(self) -> None:
+        """deciding(): the lock, then every Server object brought up to the sums."""
+        self.lock.acquire()
+        try:
+            self.refresh()
+            t, st = self.tables, self.state
+            st.rr_last, st.current = t.rr[0], t.rr[1]
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        t, st = self.tables, self.state
+        t.rr[0], t.rr[1] = st.rr_last, st.current      # round robin across workers
+        self.lock.release()
+
+    def initialise_from_config(self) -> None:
+        """Before the workers start: what start-up commands set (a blacklisting, a health
+        verdict, the round robin pointer) goes into the fresh tables."""
+        t = self.tables
+        st = self.state.servers
+        for srv in [*st.servers, st.emergency, st.abuse]:
+            if srv is not None:
+                t.blacklisted_at[slot_of(srv.index)] = srv.blacklisted_at
+                t.up[slot_of(srv.index)] = int(srv.health is None or srv.health.up)
+        t.rr[0], t.rr[1] = self.state.rr_last, self.state.current
+
+    def refresh(self) -> None:
+        """Bring every Server object up to the sums over all workers."""
+        t = self.tables
+        rows, status, up = t.servers, t.blacklisted_at, t.up
+        stride = SERVER_SLOTS * SERVER_FIELDS
+        span = range(0, stride * t.workers, stride)
+        st = self.state.servers
+        for srv in (*st.servers, st.emergency, st.abuse):
+            if srv is None:
+                continue
+            slot = slot_of(srv.index)
+            base = slot * SERVER_FIELDS
+            c = pending = 0
+            for w in span:
+                c += rows[base + w + C]
+                pending += rows[base + w + PENDING]
+            srv.c, srv.pending, srv.blacklisted_at = c, pending, status[slot]
+            if srv.health is not None:
+                srv.health.up = bool(up[slot])
+
+    def refresh_all(self) -> None:
+        """For the control port's replies: every counter summed over the workers."""
+        self.refresh()
+        t = self.tables
+        st = self.state.servers
+        for srv in [*st.servers, st.emergency, st.abuse]:
+            if srv is not None:
+                srv.total = t.server_sum(srv.index, TOTAL)
+                srv.failures = t.server_sum(srv.index, FAILURES)
+                srv.sx = t.server_sum(srv.index, SX)
+                srv.rx = t.server_sum(srv.index, RX)
+
+    def publish_health(self) -> None:
+        """After a control command (a check added or removed): every server's verdict."""
+        st = self.state.servers
+        for srv in [*st.servers, st.emergency, st.abuse]:
+            if srv is not None:
+                self.tables.up[slot_of(srv.index)] = int(srv.health is None or srv.health.up)
+
+    def publish_blacklistings(self, before: dict[int, float]) -> None:
+        """A control command changed blacklist times (`server N blacklist T`): write the
+        changed ones through.  `before`: server index -> status before the command."""
+        for srv in self.state.servers.servers:
+            if before.get(srv.index) != srv.blacklisted_at:
+                self.tables.blacklisted_at[slot_of(srv.index)] = srv.blacklisted_at
+
+    def publish(self) -> None:
+        if self.moves_bytes:
+            self.publish_bytes()
+
+    def export_clients(self, table: ClientTable) -> None:
+        """For `recent` and the status page: the main process's client table rebuilt from
+        the shared one (slot numbers are the shared entries')."""
+        t = self.tables
+        table.slots, table.by_address, table.free = [], {}, []
+        table.recency.clear()
+        for i, key in t.entries():
+            while len(table.slots) <= i:
+                table.slots.append(None)
+            base = i * 4
+            client = Client(i, key_text(key), t.last[i], int(t.cl[base + CL_SERVER]),
+                            int(t.cl[base + CL_CONNECTS]), int(t.cl[base + CL_CSX]),
+                            int(t.cl[base + CL_CRX]))
+            table.slots[i] = client
+            table.by_address[client.address] = client
+
+    def publish_bytes(self) -> None:
+        """This worker's byte counts (kept on its Server objects by the data path) to its row,
+        once a second."""
+        t, w = self.tables, self.worker
+        st = self.state.servers
+        for srv in [*st.servers, st.emergency, st.abuse]:
+            if srv is not None:
+                t.servers[t.server_at(w, srv.index, SX)] = srv.sx
+                t.servers[t.server_at(w, srv.index, RX)] = srv.rx
+
+    def at_conn_max(self, conns: int) -> bool:
+        return self.tables.worker_sum(CONNS) >= self.state.settings.conn_max
+
+    def at_pending_max(self, pending: int) -> bool:
+        return self.tables.worker_sum(WPENDING) >= self.state.settings.pending_max
+
+    def count(self, conns: int, pending: int) -> None:
+        row = self.worker * WORKER_FIELDS
+        self.tables.worker[row + CONNS] += conns
+
+    def track(self, host: str, now: float) -> Client:
+        t = self.tables
+        key = self.keys.get(host)
+        if key is None:
+            if len(self.keys) >= KEY_CACHE:
+                self.keys.clear()
+            key = self.keys[host] = client_key(host)
+        i, fresh = t.claim(key)
+        base = i * 4
+        tracking = self.state.settings.tracking
+        if not fresh and tracking > 0 and t.last[i] + tracking < now:
+            t.cl[base + CL_SERVER] = -3         # tracking expired: a fresh choice
+        t.last[i] = now
+        t.cl[base + CL_CONNECTS] += 1
+        client = Client(i, host, now, int(t.cl[base + CL_SERVER]), int(t.cl[base + CL_CONNECTS]))
+        return client
+
+    def _holds(self, client: Client) -> bool:
+        """Is the client's entry still its own (not taken over by another client since)?"""
+        key = self.keys.get(client.address)
+        if key is None:
+            key = client_key(client.address)
+        return self.tables.keys[client.slot * KEY:(client.slot + 1) * KEY] == key
+
+    def tracked(self, client: Client) -> None:
+        if self._holds(client):
+            self.tables.cl[client.slot * 4 + CL_SERVER] = client.server
+            self.tables.changed(client.slot)
+
+    def client_done(self, client: Client) -> None:
+        if self._holds(client):
+            t = self.tables
+            t.cl[client.slot * 4 + CL_CSX] += client.csx
+            t.cl[client.slot * 4 + CL_CRX] += client.crx
+
+    def connecting(self, srv: Server, delta: int) -> None:
+        self.tables.add(self.worker, srv.index, PENDING, delta)
+        self.tables.worker[self.worker * WORKER_FIELDS + WPENDING] += delta
+        srv.pending += delta
+
+    def opened(self, srv: Server) -> None:
+        self.tables.add(self.worker, srv.index, C, 1)
+        self.tables.add(self.worker, srv.index, TOTAL, 1)
+        srv.c += 1
+        srv.total += 1
+
+    def closed(self, srv: Server) -> None:
+        self.tables.add(self.worker, srv.index, C, -1)
+        srv.c -= 1
+
+    def blacklist(self, srv: Server, now: float) -> None:
+        self.tables.add(self.worker, srv.index, FAILURES, 1)
+        self.tables.blacklisted_at[slot_of(srv.index)] = now
+        srv.failures += 1
+        srv.blacklisted_at = now
+
+    def unblacklist(self, srv: Server) -> None:
+        self.tables.blacklisted_at[slot_of(srv.index)] = NEVER
+        srv.blacklisted_at = NEVER
+
+    def health(self, srv: Server) -> None:
+        if srv.health is not None:
+            self.tables.up[slot_of(srv.index)] = int(srv.health.up)

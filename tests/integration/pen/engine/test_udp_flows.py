@@ -1,0 +1,110 @@
+"""UDP mode in-process (pen/engine/udp.py; pen(1) -U): a flow sticks to its server, replies
+come back from the listening socket, an ICMP port unreachable fails the flow over with its
+unanswered datagram re-sent, and idle flows expire on the fake clock (tests/support/engine.py)."""
+from __future__ import annotations
+
+import socket
+
+from pen.core.dispatch import DEFAULT_FLOW_IDLE
+from pen.engine.balancer import Balancer
+from support.engine import FakeClock, UdpEcho, after_test, balancer, drive
+from support.procs import free_port
+
+
+def udp_client(bal: Balancer) -> socket.socket:
+    assert bal.listen_sock is not None
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    after_test(c.close)
+    c.bind(("127.0.0.1", 0))
+    c.setblocking(False)
+    c.connect(bal.listen_sock.getsockname())
+    return c
+
+
+def answer(bal: Balancer, c: socket.socket, what: str) -> bytes:
+    """Drive the engine until `c` has a datagram; it must come from the listening socket."""
+    got: list[tuple[bytes, tuple]] = []
+
+    def received() -> bool:
+        try:
+            got.append(c.recvfrom(65535))
+        except BlockingIOError:
+            return False
+        return True
+
+    drive(bal, received, what)
+    assert bal.listen_sock is not None
+    data, source = got[0]
+    assert source == bal.listen_sock.getsockname(), "a reply must come from pen's own address"
+    return data
+
+
+def two_servers() -> tuple[FakeClock, Balancer, UdpEcho, UdpEcho]:
+    """A UDP balancer in round robin over servers A (0) and B (1)."""
+    clock = FakeClock()
+    bal = balancer(clock=clock, udp=True, roundrobin=True)
+    a, b = UdpEcho(bal.reactor, b"A"), UdpEcho(bal.reactor, b"B")
+    bal.apply_server_spec(0, a.spec)
+    bal.apply_server_spec(1, b.spec)
+    return clock, bal, a, b
+
+
+def test_a_flow_sticks_to_its_server_and_the_next_flow_goes_round() -> None:
+    clock, bal, a, b = two_servers()
+    c1 = udp_client(bal)
+    replies = []
+    for k in range(3):
+        c1.send(b"d%d" % k)
+        replies.append(answer(bal, c1, f"reply {k} of the first flow"))
+    first = replies[0][:1]
+    assert replies == [first + b":d0", first + b":d1", first + b":d2"]
+    c2 = udp_client(bal)
+    c2.send(b"x")
+    other = b"B" if first == b"A" else b"A"
+    assert answer(bal, c2, "the second flow's reply") == other + b":x"
+    assert bal.udp is not None and len(bal.udp.flows) == 2
+    served = a if first == b"A" else b
+    assert [d for d, _ in served.got] == [b"d0", b"d1", b"d2"]
+    assert len({addr for _, addr in served.got}) == 1, "one upstream socket per flow"
+    srv = bal.state.servers.get(0 if first == b"A" else 1)
+    assert (srv.sx, srv.rx) == (6, 12)
+    c1.close()
+    c2.close()
+
+
+def test_port_unreachable_blacklists_and_resends_the_unanswered_datagram() -> None:
+    """Server 0 has nobody on its port: the kernel's ICMP port unreachable arrives on the flow's
+    connected socket as ECONNREFUSED; pen blacklists server 0 and sends the datagram to
+    server 1 (C pen never noticed a dead UDP backend: docs/compatibility.md)."""
+    clock = FakeClock(3000.0)
+    bal = balancer(f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}", clock=clock, udp=True,
+                   roundrobin=True)
+    b = UdpEcho(bal.reactor, b"B")
+    bal.apply_server_spec(1, b.spec)
+    for k in range(2):                        # round robin: one of the two flows tries server 0
+        c = udp_client(bal)
+        c.send(b"ping%d" % k)
+        assert answer(bal, c, f"flow {k} answered by server 1") == b"B:ping%d" % k
+        c.close()
+    dead = bal.state.servers.get(0)
+    assert dead.failures == 1 and dead.blacklisted_at == 3000.0
+    assert sorted(d for d, _ in b.got) == [b"ping0", b"ping1"]
+
+
+def test_an_idle_flow_expires_on_the_clock_and_its_client_is_chosen_again() -> None:
+    clock, bal, a, b = two_servers()
+    c = udp_client(bal)
+    c.send(b"one")
+    first = answer(bal, c, "the first reply")[:1]
+    assert bal.udp is not None and len(bal.udp.flows) == 1
+    clock.advance(DEFAULT_FLOW_IDLE - 2)
+    bal.reactor.run_once(0.005)               # housekeeping runs; the flow is not idle enough
+    assert len(bal.udp.flows) == 1
+    c.send(b"two")
+    assert answer(bal, c, "the second reply")[:1] == first
+    clock.advance(DEFAULT_FLOW_IDLE + 2)
+    drive(bal, lambda: bal.udp is not None and not bal.udp.flows, "the idle flow expired")
+    assert bal.nconns == 0
+    c.send(b"three")                          # a new flow: round robin picks the other server
+    assert answer(bal, c, "the reply after expiry")[:1] == (b"B" if first == b"A" else b"A")
+    c.close()

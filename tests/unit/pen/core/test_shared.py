@@ -1,0 +1,175 @@
+"""The dispatcher over shared tables: two workers' stores on one buffer (pen.core.shared)."""
+from __future__ import annotations
+
+import socket
+import threading
+
+from pen.core.dispatch import CONNECT, REFUSE, Dispatcher
+from pen.core.shared import C, SharedStore, SharedTables, client_key, layout_size
+from pen.core.state import PenState
+from pen.settings import Settings
+
+NOW = 1000.0
+
+
+def workers(n_servers: int = 2, n: int = 2, **settings) -> tuple[SharedTables, list[Dispatcher]]:
+    clients_max = settings.get("clients_max", 2048)
+    buf = bytearray(layout_size(n, clients_max))
+    tables = SharedTables(buf, n, clients_max)
+    tables.initialise()
+    lock = threading.Lock()
+    out = []
+    for w in range(n):
+        st = PenState(Settings(**settings))
+        for i in range(n_servers):
+            st.servers.ensure(i).set_address(socket.AF_INET, "127.0.0.1", 10081 + i,
+                                             ("127.0.0.1", 10081 + i))
+        out.append(Dispatcher(st, SharedStore(st, SharedTables(buf, n, clients_max), w, lock)))
+    return tables, out
+
+
+def test_a_tracked_client_keeps_its_server_whichever_worker_accepts_it() -> None:
+    _, (w0, w1) = workers(3, roundrobin=False)
+    t = w0.admit("192.0.2.7", 1, NOW)
+    w0.connect_started(t, NOW, established=True)
+    first = t.server
+    for d in (w1, w0, w1):
+        u = d.admit("192.0.2.7", 2, NOW + 1)
+        assert u.step == CONNECT and u.server == first
+        d.connect_started(u, NOW + 1, established=True)
+
+
+def test_limits_are_exact_across_workers() -> None:
+    tables, (w0, w1) = workers(1)
+    for d in (w0, w1):
+        srv = d.state.servers.get(0)
+        srv.maxc = srv.hard = 1
+    a = w0.admit("192.0.2.1", 1, NOW)
+    assert a.step == CONNECT
+    assert w1.admit("192.0.2.2", 1, NOW).step == REFUSE         # w0's reservation counts
+    w0.connect_started(a, NOW, established=True)
+    assert tables.server_sum(0, C) == 1
+    assert w1.admit("192.0.2.3", 1, NOW).step == REFUSE
+    w0.closed(a, NOW)
+    assert w1.admit("192.0.2.4", 1, NOW).step == CONNECT
+
+
+def test_conn_max_holds_over_the_sum_of_workers() -> None:
+    _, (w0, w1) = workers(2, conn_max=1)
+    a = w0.admit("192.0.2.1", 1, NOW)
+    assert a.step == CONNECT
+    assert not w1.can_accept(NOW)
+    refused = w1.admit("192.0.2.2", 1, NOW)
+    assert refused.step == REFUSE
+    w1.closed(refused, NOW)                        # the shell closes what it was refused
+    assert not w1.can_accept(NOW)
+    w0.closed(a, NOW)
+    assert w1.can_accept(NOW)
+
+
+def test_a_blacklisting_is_seen_by_every_worker() -> None:
+    _, (w0, w1) = workers(2, roundrobin=True)
+    t = w0.admit("192.0.2.1", 1, NOW)
+    w0.connect_started(t, NOW)
+    failed = t.server
+    w0.connect_failed(t, NOW, "refused")
+    for _ in range(4):
+        u = w1.admit("192.0.2.9", 1, NOW + 1)
+        assert u.server != failed
+        w1.closed(u, NOW + 1)
+
+
+def test_a_dead_workers_places_are_released() -> None:
+    tables, (w0, w1) = workers(1)
+    for d in (w0, w1):
+        srv = d.state.servers.get(0)
+        srv.maxc = srv.hard = 1
+    a = w0.admit("192.0.2.1", 1, NOW)
+    w0.connect_started(a, NOW, established=True)
+    assert w1.admit("192.0.2.2", 1, NOW).step == REFUSE
+    tables.release_worker(0, into=1)
+    assert tables.server_sum(0, C) == 0
+    assert w1.admit("192.0.2.3", 1, NOW).step == CONNECT
+
+
+def test_the_client_table_evicts_within_its_window_and_keeps_finding_clients() -> None:
+    tables, (w0, _) = workers(2, clients_max=8)
+    for i in range(200):
+        t = w0.admit(f"198.51.100.{i % 250}", 1, NOW + i)
+        w0.connect_started(t, NOW + i, established=True)
+        w0.closed(t, NOW + i)
+    assert sum(1 for _ in tables.entries()) <= tables.capacity
+    t = w0.admit("198.51.100.199", 1, NOW + 300)
+    assert t.client.connects == 2                  # the latest clients are still known
+
+
+def test_client_keys() -> None:
+    assert client_key("192.0.2.1") == bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 1])
+    assert client_key("2001:db8::1")[:4] == b"\x20\x01\x0d\xb8"
+    assert len(client_key("")) == 16 and client_key("") != bytes(16)
+
+
+def test_health_and_control_blacklists_reach_every_worker() -> None:
+    from pen.core.health import CheckSpec, HealthState
+    _, (main, w1) = workers(2, roundrobin=True)
+    for d in (main, w1):
+        s = d.state.servers.get(1)
+        s.check, s.health = CheckSpec(kind="tcp", rise=1, fall=1), HealthState()
+    assert main.health_result(main.state.servers.get(1), False, "refused", NOW) is False
+    for _ in range(3):
+        t = w1.admit("192.0.2.5", 1, NOW)
+        assert t.server == 0                        # server 1 is down for w1 too
+        w1.closed(t, NOW)
+    store = main.store
+    before = {s.index: s.blacklisted_at for s in main.state.servers.servers}
+    main.state.servers.get(0).blacklisted_at = NOW + 100   # what `server 0 blacklist T` does
+    store.publish_blacklistings(before)
+    assert w1.admit("192.0.2.5", 1, NOW).step == REFUSE   # 0 blacklisted, 1 down
+
+
+def test_the_main_process_lists_every_workers_clients() -> None:
+    from pen.core.clients import ClientTable
+    _, (w0, w1) = workers(2)
+    for d, host in ((w0, "192.0.2.1"), (w1, "2001:db8::5"), (w1, "192.0.2.1")):
+        t = d.admit(host, 1, NOW)
+        d.connect_started(t, NOW, established=True)
+    table = ClientTable(16)
+    w0.store.export_clients(table)
+    got = {c.address: c.connects for c in table.active()}
+    assert got == {"192.0.2.1": 2, "2001:db8::5": 1}
+
+
+def test_round_robin_is_one_sequence_across_workers() -> None:
+    _, (w0, w1) = workers(3, roundrobin=True)
+    picks = []
+    for d in (w0, w1, w1, w0, w1, w0):
+        t = d.admit("192.0.2.1", 1, NOW)
+        picks.append(t.server)
+        d.closed(t, NOW)
+    assert picks == [1, 2, 0, 1, 2, 0]            # as one process: C pen's first pick is 1
+
+
+def test_client_bytes_reach_the_shared_table_at_close() -> None:
+    from pen.core.clients import ClientTable
+    _, (w0, w1) = workers(1)
+    t = w1.admit("192.0.2.1", 1, NOW)
+    w1.connect_started(t, NOW, established=True)
+    t.client.csx, t.client.crx = 100, 7          # what the data path counts
+    w1.closed(t, NOW)
+    table = ClientTable(4)
+    w0.store.export_clients(table)
+    (c,) = table.active()
+    assert (c.csx, c.crx) == (100, 7)
+
+
+def test_ipv4_clients_spread_over_the_whole_table() -> None:
+    """Every IPv4 client in one probe window kept only 16 of them (found by issue 17's test:
+    16 of 20 clients tracked with --workers 2)."""
+    tables, (w0, _) = workers(2)
+    hosts = [f"198.51.100.{i}" for i in range(200)] + [f"192.0.2.{i}" for i in range(100)]
+    for h in hosts:
+        t = w0.admit(h, 1, NOW)
+        w0.connect_started(t, NOW, established=True)
+        w0.closed(t, NOW)
+    assert sum(1 for _ in tables.entries()) == len(hosts)
+    assert all(tables.find(client_key(h)) >= 0 for h in hosts)
