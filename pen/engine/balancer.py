@@ -83,6 +83,8 @@ class Balancer:
         self.interp: Interpreter | None = None   # its control interpreter (control_server)
         self.history: History | None = None      # its load history (history_glue)
         self.handed_over = False             # the listener went to a new pen (takeover)
+        self.reload_waiting = False          # a SIGHUP re-read waits on its name lookups
+        self.reload_again = False            # ... and another SIGHUP came meanwhile
         self.reactor.every(1.0, self.housekeeping)
         self.reactor.idle_hooks.append(self.after_pass)
 

@@ -8,8 +8,7 @@ recv), the reply is written as the socket accepts it, and a slow or silent clien
 control_acl is checked on accept (a denied client is closed without a reply, as C pen).
 
 A host name in `server N address HOST` is looked up in a resolver thread, not on the loop
-(a slow DNS server must not stop the traffic); the command then runs with the address found,
-so the main process and every worker apply the same address without a lookup of their own.
+(pen.engine.lookups); the command then runs with the address found.
 
 `EngineEffects` carries out what the pure interpreter (pen.core.control) asks for.
 """
@@ -23,7 +22,6 @@ import socket
 import sys
 import tempfile
 import time
-import threading
 from concurrent.futures import Future
 
 from pen import __version__
@@ -35,6 +33,7 @@ from pen.engine import listener as listeners
 from pen.engine.balancer import Balancer
 from pen.engine.conn import Conn
 from pen.engine import takeover
+from pen.engine.lookups import address_of, in_thread, lookup_target
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 from pen.resolve import resolve_endpoint
 
@@ -44,44 +43,6 @@ CONTROL_DEADLINE = 5.0      # seconds a control client has to send its command a
 QUIET = 0.2                 # a line with no newline is run after this long without more data
 MAX_CLIENTS = 64            # concurrent control connections; more are closed at once
 
-
-
-def _look_up(host: str, udp: bool) -> Future[str]:
-    """`host`'s address, found in a daemon thread (a lookup that hangs cannot hold pen's exit)."""
-    future: Future[str] = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(_address_of(host, udp))
-        except Exception as e:              # AddressError, or anything the resolver raises
-            future.set_exception(e)
-
-    threading.Thread(target=work, name="pen-resolve", daemon=True).start()
-    return future
-
-
-def lookup_target(words: list[str]) -> int | None:
-    """Where HOST stands in `server N ... address HOST ...` when it is a name to look up (not
-    an IP literal, not a unix path); None otherwise."""
-    if len(words) < 4 or words[0] != "server":
-        return None
-    head = words[:words.index("check")] if "check" in words else words   # check takes the rest
-    try:
-        at = head.index("address", 2) + 1
-    except ValueError:
-        return None
-    if at >= len(head) or "/" in head[at]:
-        return None
-    try:
-        ipaddress.ip_address(head[at].split("%", 1)[0])
-    except ValueError:
-        return at
-    return None
-
-
-def _address_of(host: str, udp: bool) -> str:
-    """The address text `host` resolves to, as the interpreter's own lookup would find it."""
-    return resolve_endpoint(Endpoint(host, "1"), udp=udp)[1]
 
 
 class EngineEffects:
@@ -345,25 +306,11 @@ class ControlConn:
         self.run(line)
 
     def start_lookup(self, words: list[str], at: int) -> None:
-        """Look HOST up in a resolver thread; its end wakes the reactor through a pipe."""
-        reactor = self.server.bal.reactor
-        reactor.set_mask(self.fd, 0)                 # nothing to read meanwhile
-        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-
-        def woken(ev: int) -> None:
-            reactor.remove(rfd)
-            os.close(rfd)
-            self.looked_up(words, at)
-
-        def done(_: Future[str]) -> None:            # in the resolver thread
-            try:
-                os.write(wfd, b"!")
-            finally:
-                os.close(wfd)
-
-        reactor.add(rfd, EPOLLIN, woken)
-        self.lookup = _look_up(words[at], self.server.bal.state.settings.udp)
-        self.lookup.add_done_callback(done)
+        """Look HOST up in a resolver thread; its end wakes the reactor (pen.engine.lookups)."""
+        self.server.bal.reactor.set_mask(self.fd, 0)       # nothing to read meanwhile
+        udp = self.server.bal.state.settings.udp
+        self.lookup = in_thread(self.server.bal.reactor, lambda: address_of(words[at], udp),
+                                lambda _: self.looked_up(words, at))
 
     def looked_up(self, words: list[str], at: int) -> None:
         """The name lookup of a `server` line is in: run the line with the address found, or

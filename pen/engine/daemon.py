@@ -353,11 +353,7 @@ def install_signals(bal: Balancer, workers: Workers | None = None) -> None:
             bal.reactor.stop()
         elif signum == signal.SIGHUP:
             sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={int(time.monotonic() * 1e6)}")
-            startup.on_sighup(bal)
-            bal.reload_tls()
-            if workers is not None:
-                workers.signal(signal.SIGHUP)
-            sdnotify.notify("READY=1")
+            startup.on_sighup(bal, reloaded)
         elif signum == signal.SIGUSR1:
             startup.on_usr1(bal)
         elif signum == signal.SIGUSR2:
@@ -365,5 +361,12 @@ def install_signals(bal: Balancer, workers: Workers | None = None) -> None:
         elif signum == signal.SIGCHLD and workers is not None:
             for slot in workers.reap():
                 bal.reactor.call_later(workers.restart_delay(slot), _respawner(workers, slot))
+
+    def reloaded() -> None:
+        """The -F file is applied or refused: certificates, workers, then systemd is told."""
+        bal.reload_tls()
+        if workers is not None:
+            workers.signal(signal.SIGHUP)
+        sdnotify.notify("READY=1")
 
     on_signals(bal.reactor, caught, act)

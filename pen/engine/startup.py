@@ -13,8 +13,11 @@ it applied for real, so a broken file leaves the running configuration untouched
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import socket
+from concurrent.futures import Future
+from typing import Callable
 
 from pen.core import stats
 from pen.core.formats import configfile
@@ -25,6 +28,7 @@ from pen.core.state import PenState
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, interpreter_for
 from pen.engine.control_server import open_control as _open_control
+from pen.engine.lookups import LookupResult, in_thread, look_up_names, lookup_target
 from pen.resolve import resolve_endpoint
 
 log = logging.getLogger("pen")
@@ -101,24 +105,59 @@ def check_lines(bal: Balancer, lines: list[configfile.Line]) -> None:
 
 
 def reload_config(bal: Balancer) -> bool:
-    """Re-read -F all or nothing; True when it was applied."""
+    """Re-read -F all or nothing, names looked up here; True when it was applied."""
     path = bal.state.settings.config_file
     if not path:
         return False
-    interp = interpreter_for(bal)
     try:
-        lines = load_file(interp, path)
+        lines = load_file(interpreter_for(bal), path)
+    except ConfigError as e:
+        return _refused(e)
+    return reload_lines(bal, lines)
+
+
+def reload_lines(bal: Balancer, lines: list[configfile.Line]) -> bool:
+    """Apply the re-read lines if every one is good (checked on a copy first)."""
+    try:
         check_lines(bal, lines)
     except ConfigError as e:
-        log.error("SIGHUP: %s; the running configuration stays in force", e)
-        return False
+        return _refused(e)
     try:
-        apply_lines(interp, lines)
+        apply_lines(interpreter_for(bal), lines)
     except ConfigError as e:      # only I/O can fail here (a port taken, a log unwritable)
         log.error("SIGHUP: %s; the lines before it were applied", e)
         return False
-    reloadlog.info("SIGHUP: %s applied (%d commands)", path, len(lines))
+    reloadlog.info("SIGHUP: %s applied (%d commands)", bal.state.settings.config_file, len(lines))
     return True
+
+
+def _refused(e: ConfigError) -> bool:
+    log.error("SIGHUP: %s; the running configuration stays in force", e)
+    return False
+
+
+def names_in(lines: list[configfile.Line]) -> list[str]:
+    """The host names that `server N address HOST` lines need looked up, each once."""
+    hosts = (lookup_target(words) for words in (line.text.split() for line in lines))
+    return list(dict.fromkeys(line.text.split()[at] for line, at in zip(lines, hosts) if at is not None))
+
+
+def with_addresses(lines: list[configfile.Line], found: LookupResult) -> list[configfile.Line]:
+    """The lines with each looked-up name replaced by its address; a name that could not be
+    looked up makes its line bad, as the interpreter's own lookup would."""
+    out = []
+    for line in lines:
+        words = line.text.split()
+        at = lookup_target(words)
+        if at is None:
+            out.append(line)
+            continue
+        address = found[words[at]]
+        if isinstance(address, Exception):
+            raise ConfigError(f"{line.where()}: server {words[1]} address: {address}")
+        words[at] = address
+        out.append(dataclasses.replace(line, text=" ".join(words)))
+    return out
 
 
 def open_control(bal: Balancer, address: str, sock: socket.socket | None = None) -> None:
@@ -128,13 +167,47 @@ def open_control(bal: Balancer, address: str, sock: socket.socket | None = None)
         raise AddressError(f"unknown or invalid address: {e.strerror}") from None
 
 
-def on_sighup(bal: Balancer) -> None:
-    """Reopen the file log, then re-read -F (docs/configuration.md "SIGHUP")."""
+def on_sighup(bal: Balancer, done: Callable[[], None] = lambda: None) -> None:
+    """Reopen the file log, then re-read -F (docs/configuration.md "SIGHUP"); `done` runs once
+    the file is applied or refused.  Names in `server` lines are looked up in a resolver thread
+    (pen.engine.lookups), so a slow DNS server holds the reload, not the traffic; a SIGHUP that
+    comes meanwhile re-reads the file once more after that, so the newest file wins."""
     bal.reopen_log()
-    if not bal.state.settings.config_file:
+    path = bal.state.settings.config_file
+    if not path:
         reloadlog.info("SIGHUP: log reopened (no -F file to re-read)")
+        done()
         return
-    reload_config(bal)
+    if bal.reload_waiting:
+        bal.reload_again = True
+        return
+    try:
+        lines = load_file(interpreter_for(bal), path)
+    except ConfigError as e:
+        _refused(e)
+        done()
+        return
+    hosts = names_in(lines)
+    if not hosts:
+        reload_lines(bal, lines)
+        done()
+        return
+
+    def looked_up(found: Future[LookupResult]) -> None:
+        bal.reload_waiting = False
+        try:
+            reload_lines(bal, with_addresses(lines, found.result()))
+        except ConfigError as e:
+            _refused(e)
+        if bal.reload_again:
+            bal.reload_again = False
+            on_sighup(bal, done)
+        else:
+            done()
+
+    bal.reload_waiting = True
+    udp = bal.state.settings.udp
+    in_thread(bal.reactor, lambda: look_up_names(hosts, udp), looked_up)
 
 
 def on_usr1(bal: Balancer) -> None:

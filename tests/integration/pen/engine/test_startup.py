@@ -4,7 +4,8 @@ command-line servers, then -o, then the -F file (the file wins: docs/configurati
 opened, and errors that stop pen before it serves; SIGHUP's all-or-nothing re-read.
 
 daemon.build makes its Balancer on the real monotonic clock (it takes no clock), so these
-tests drive it in real time; none of them waits for a timeout.
+tests drive it in real time; none of them waits for a timeout.  A slow name lookup is a
+patched getaddrinfo that waits on an Event (nothing here reaches a DNS server).
 """
 from __future__ import annotations
 
@@ -120,3 +121,49 @@ def test_sighup_applies_a_file_all_or_nothing(tmp_path: Path, started,
     cfg.write_text("blacklist 50\nserver 0 weight 3\n")
     assert startup.reload_config(bal) is True
     assert bal.state.settings.blacklist == 50 and bal.state.servers.get(0).weight == 3
+
+
+def test_sighup_looks_names_up_off_the_loop(tmp_path: Path, started, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A `server N address NAME` line in the re-read file: the loop serves while the name is
+    looked up, `done` comes once the file is applied; a SIGHUP meanwhile re-reads once more
+    (the newest file wins); a name that cannot be found refuses the whole file."""
+    import threading
+
+    import pen.resolve
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def slow_getaddrinfo(host, *args, **kw):
+        if host in ("backend.test", "second.test"):      # RFC 6761 .test: never a real name
+            assert threading.current_thread() is not threading.main_thread()
+            release.wait(5)
+            return real("127.0.0.1" if host == "backend.test" else "127.0.0.2", *args, **kw)
+        if host == "nowhere.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kw)
+
+    cfg = tmp_path / "pen.cfg"
+    cfg.write_text("blacklist 40\n")
+    control = str(tmp_path / "ctl")
+    bal = started(Settings(foreground=True, listen=f"127.0.0.1:{free_port()}", control=control,
+                           server_specs=["127.0.0.1:9"], config_file=str(cfg)))
+    monkeypatch.setattr(pen.resolve.socket, "getaddrinfo", slow_getaddrinfo)
+    done: list[int] = []
+    cfg.write_text("blacklist 50\nserver 1 address backend.test port 8080\n")
+    startup.on_sighup(bal, lambda: done.append(1))
+    assert ask(bal, control, b"blacklist\n") == b"40\n" and not done   # served; nothing applied yet
+    cfg.write_text("blacklist 60\nserver 1 address second.test port 8080\n")
+    startup.on_sighup(bal, lambda: done.append(2))     # comes while the first lookup waits
+    release.set()
+    drive(bal, lambda: done, "the re-read file applied once its names are in")
+    assert done == [1]                    # one `done`, after the newest file is applied
+    srv = bal.state.servers.get(1)
+    assert bal.state.settings.blacklist == 60 and (srv.host, srv.port) == ("127.0.0.2", 8080)
+
+    cfg.write_text("blacklist 70\nserver 2 address nowhere.invalid port 80\n")
+    startup.on_sighup(bal, lambda: done.append(3))
+    drive(bal, lambda: len(done) == 2, "the file with an unknown name refused")
+    assert bal.state.settings.blacklist == 60
+    assert bal.state.servers.get(2) is None or not bal.state.servers.get(2).configured
+    assert f"SIGHUP: {cfg}:2: server 2 address: unknown or invalid address" in caplog.text
