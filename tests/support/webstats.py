@@ -17,6 +17,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from support.procs import BIN, Pen, stop_process
+from webstats import vrrp
+from webstats.cluster import Node, NodeState
 
 HISTORY_INTERVAL = 0.2         # the history sampling of the pens started for these tests
 
@@ -266,6 +268,17 @@ def vrrp_instance(name: str = "VI_51", state: str = "MASTER", priority: int = 15
             "effective_priority": priority if effective is None else effective,
             "vips": ["192.0.2.100/24"], "seconds_in_state": 42.5,
             "trackers": [{"name": "pen:127.0.0.1:10080", "up": up}]}
+
+
+def vrrp_doc(*instances: dict, node: str = "lb1") -> dict:
+    """A penvrrp status document (docs/penvrrp.md "Status") holding `instances`."""
+    return {"node": node, "instances": list(instances)}
+
+
+def node_state(name: str, *instances: dict) -> NodeState:
+    """What webstats' cluster view knows of node `name` whose penvrrp reports `instances`."""
+    return NodeState(Node(name, f"{name}:10080", f"http://{name}/status.json"),
+                     vrrp=vrrp.parse(vrrp_doc(*instances, node=name)))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
