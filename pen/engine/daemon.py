@@ -56,9 +56,10 @@ def set_debug_level(level: int) -> None:
         logging.WARNING if level <= 0 else logging.INFO if level == 1 else logging.DEBUG)
 
 
-def build(settings: Settings) -> Balancer:
+def build(settings: Settings, clock: Callable[[], float] = time.monotonic) -> Balancer:
+    """The Balancer of `settings` with its command-line servers; `clock` as Balancer's."""
     state = PenState(settings)
-    bal = Balancer(state)
+    bal = Balancer(state, clock=clock)
     try:
         for index, spec in enumerate(settings.server_specs):
             bal.apply_server_spec(index, spec)
@@ -175,8 +176,9 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def start(settings: Settings) -> tuple[Balancer, Workers | None]:
-    bal = build(settings)
+def start(settings: Settings,
+          clock: Callable[[], float] = time.monotonic) -> tuple[Balancer, Workers | None]:
+    bal = build(settings, clock)
     from pen.engine import startup
     try:
         startup.run_startup_commands(bal, settings.commands, settings.config_file)

@@ -3,8 +3,8 @@ command-line servers, then -o, then the -F file (the file wins: docs/configurati
 "Start-up order"), replies of start-up commands on stdout, the listener and the control port
 opened, and errors that stop pen before it serves; SIGHUP's all-or-nothing re-read.
 
-daemon.build makes its Balancer on the real monotonic clock (it takes no clock), so these
-tests drive it in real time; none of them waits for a timeout.  A slow name lookup is a
+daemon.start is handed a fake clock, as the other engine tests; none of these waits for a
+timeout.  A slow name lookup is a
 patched getaddrinfo that waits on an Event (nothing here reaches a DNS server).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pen import cli
 from pen.engine import daemon, startup
 from pen.engine.balancer import Balancer
 from pen.settings import Settings
-from support.engine import EchoBackend, Reader, after_test, client, control_client, drive, shut
+from support.engine import EchoBackend, FakeClock, Reader, after_test, client, control_client, drive, shut
 from support.procs import free_port
 
 
@@ -42,7 +42,7 @@ def started(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("LISTEN_FDS", raising=False)      # no socket activation here
 
     def start(settings: Settings) -> Balancer:
-        bal, workers = daemon.start(settings)
+        bal, workers = daemon.start(settings, FakeClock())
         assert workers is None
         after_test(lambda: shut(bal))
         return bal
