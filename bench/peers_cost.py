@@ -18,11 +18,11 @@ import socket
 import statistics
 import time
 
-from pen.core.dispatch import Dispatcher
+from pen.core.balance.dispatch import Dispatcher
 from pen.core.peers.sync import PeerSync
 from pen.core.peers.tables import PlainTable
-from pen.core.state import PenState
-from pen.core.store import PlainStore
+from pen.core.balance.state import PenState
+from pen.core.balance.store import PlainStore
 from pen.settings import Settings
 
 KEY = b"bench-key-0123456789"

@@ -22,7 +22,7 @@ MIN_BACKLOG = 50
 MAX_CLIENTS = 16_777_216
 MAX_CONNS = 1_048_576
 
-MAX_WORKERS = 64                    # --workers ceiling (pen.core.shared has one row each)
+MAX_WORKERS = 64                    # --workers ceiling (pen.core.balance.shared has one row each)
 
 
 @dataclass(slots=True)

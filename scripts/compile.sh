@@ -13,8 +13,8 @@ out=$(realpath -m "${1:-$here/build/compiled}")
 # shell, the dispatcher and its store, selection, the connection slots, the server and client
 # records (docs/architecture.md, "The compiled hot path")
 modules=(pen/engine/reactor.py pen/engine/conn.py pen/engine/balancer.py
-         pen/core/dispatch.py pen/core/store.py pen/core/selection.py pen/core/connslots.py
-         pen/core/servers.py pen/core/clients.py pen/core/shared.py)
+         pen/core/balance/dispatch.py pen/core/balance/store.py pen/core/balance/selection.py pen/core/balance/connslots.py
+         pen/core/balance/servers.py pen/core/balance/clients.py pen/core/balance/shared.py)
 mypyc="$here/.venv/bin/mypyc"
 if [ ! -x "$mypyc" ]; then
     echo "compile: $mypyc missing (bash scripts/setup.sh installs mypy with the test extra)" >&2

@@ -9,7 +9,7 @@ answer with it are pen.core.control.status's.
 """
 from __future__ import annotations
 
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 
 SETTINGS = ("blacklist", "timeout", "tracking", "clients_max", "conn_max", "idle_timeout",
             "http", "udp", "hash_method", "leastconn", "queue_max", "queue_timeout",

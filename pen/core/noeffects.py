@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 from pen.core import stats
 from pen.core.addr import AddressError, parse_listen
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:
     from pen.core.control import Effects

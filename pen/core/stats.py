@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Protocol
 
 from pen.core.numbers import ascii_integer
-from pen.core.servers import Server
-from pen.core.state import PenState
+from pen.core.balance.servers import Server
+from pen.core.balance.state import PenState
 
 
 @dataclass(slots=True)
@@ -58,7 +58,7 @@ def snapshot(state: PenState, conns: Iterable[ConnView], now: float, wall_offset
              conn_used: int, conn_last: int | None = None) -> dict:
     """Everything the status page shows, as plain data.  `now` is monotonic; `wall_offset`
     turns monotonic times into epoch seconds; `conn_last` is the slot stored last
-    (pen.core.connslots.SlotTable.last, C's "N last"), else one past the highest slot in use."""
+    (pen.core.balance.connslots.SlotTable.last, C's "N last"), else one past the highest slot in use."""
     s = state.settings
     servers = []
     for sv in state.servers.servers:

@@ -1,7 +1,7 @@
 """The balancer shell: accepts clients and carries out the dispatcher's steps on sockets.
 
 Every decision about servers and clients (admission, which server, blacklisting, failover, the
-wait queue, idle expiry) is `pen.core.dispatch`'s; this module accepts, starts connects, reports
+wait queue, idle expiry) is `pen.core.balance.dispatch`'s; this module accepts, starts connects, reports
 their outcome and does what the ticket's step says (docs/architecture.md).  The connect phase
 itself (TCP, then TLS where wanted, the PROXY header) is `Conn`'s, which reports back through
 `connect_done`.  Public surface used by the control port and the CLI: `state`, `dispatcher`,
@@ -18,16 +18,16 @@ import ssl
 import time
 from typing import TYPE_CHECKING, Callable
 
-from pen.core import connslots, selection
+from pen.core.balance import connslots, selection
 from pen.core.formats import accesslog
 from pen.core.addr import parse_listen, parse_server
-from pen.core.dispatch import CONNECT, REFUSE, RETRY, RETRY_DELAY, Dispatcher, Ticket
+from pen.core.balance.dispatch import CONNECT, REFUSE, RETRY, RETRY_DELAY, Dispatcher, Ticket
 from pen.core.formats.httphead import RequestRewriter
 from pen.core.requestlog import ReadLog
 from pen.core.formats.proxyproto import encode_v1, encode_v2
-from pen.core.servers import Server
-from pen.core.state import PenState
-from pen.core.store import Store
+from pen.core.balance.servers import Server
+from pen.core.balance.state import PenState
+from pen.core.balance.store import Store
 from pen.engine import listener as listeners
 from pen.engine import tls
 from pen.engine.conn import Conn

@@ -23,11 +23,11 @@ from pen.engine import pipes, transparent
 from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:
-    from pen.core.dispatch import Ticket
+    from pen.core.balance.dispatch import Ticket
     from pen.core.formats.httphead import RequestRewriter
     from pen.core.formats.httpresp import ResponseTracker
     from pen.core.requestlog import ReadLog
-    from pen.core.servers import Server
+    from pen.core.balance.servers import Server
     from pen.engine.balancer import Balancer
 
 log = logging.getLogger("pen")

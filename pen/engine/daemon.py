@@ -23,8 +23,8 @@ import pwd
 
 from pen.core.addr import AddressError
 from pen.core.numbers import ascii_decimal
-from pen.core.servers import ABUSE, EMERGENCY
-from pen.core.state import PenState
+from pen.core.balance.servers import ABUSE, EMERGENCY
+from pen.core.balance.state import PenState
 from pen.engine import history_glue, sdnotify, takeover, tls
 from pen.engine.balancer import Balancer
 from pen.engine.logsink import is_network_target

@@ -13,7 +13,7 @@ import mmap
 import os
 
 from pen.core.geoip import CountryLookup, GeoIPError, LegacyCountryDb, MmdbCountryDb, open_country_db
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 
 log = logging.getLogger("pen")
 

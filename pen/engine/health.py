@@ -11,7 +11,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from pen.core.health import CheckSpec, agent_verdict, http_request, http_verdict
-from pen.core.servers import Server
+from pen.core.balance.servers import Server
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 
 if TYPE_CHECKING:

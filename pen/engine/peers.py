@@ -22,8 +22,8 @@ from pen.core.peers.options import PeerConfigError
 from pen.core.peers.status import status as status_of
 from pen.core.peers.sync import BATCH, MAX_OUTPUT, Dial, Link, PeerSync
 from pen.core.peers.tables import PlainTable, SharedTable
-from pen.core.shared import SharedStore
-from pen.core.store import PlainStore
+from pen.core.balance.shared import SharedStore
+from pen.core.balance.store import PlainStore
 from pen.engine.reactor import EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:

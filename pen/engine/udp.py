@@ -7,7 +7,7 @@ Unlike C pen, a dead UDP backend is noticed: an ICMP port unreachable on the con
 dead server never answered (C pen issues #19 and #31).  Idle flows expire.  With a wait queue
 (queue_max) a new flow that finds every server full waits, its last datagrams kept, and is sent
 on when the dispatcher hands its ticket back (docs/pen.md "Queueing").  Which server, the
-blacklisting, the queue and the failover are the dispatcher's (pen.core.dispatch); this carries
+blacklisting, the queue and the failover are the dispatcher's (pen.core.balance.dispatch); this carries
 them out.
 """
 from __future__ import annotations
@@ -18,13 +18,13 @@ import socket
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Callable
 
-from pen.core.dispatch import CONNECT, WAIT, server_of
+from pen.core.balance.dispatch import CONNECT, WAIT, server_of
 from pen.engine import transparent
 from pen.engine.reactor import EPOLLIN
 
 if TYPE_CHECKING:
-    from pen.core.dispatch import Ticket
-    from pen.core.servers import Server
+    from pen.core.balance.dispatch import Ticket
+    from pen.core.balance.servers import Server
     from pen.engine.balancer import Balancer
 
 log = logging.getLogger("pen")

@@ -18,7 +18,7 @@ from pen import __version__
 from pen.core import stats
 from pen.core.control import Interpreter, Reply
 from pen.core.numbers import ascii_integer
-from pen.core.shared import SharedStore
+from pen.core.balance.shared import SharedStore
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, conn_view
 from pen.engine.reactor import EPOLLIN

@@ -22,8 +22,8 @@ import socket
 import time
 from typing import Callable
 
-from pen.core.shared import SharedStore, SharedTables, layout_size
-from pen.core.state import PenState
+from pen.core.balance.shared import SharedStore, SharedTables, layout_size
+from pen.core.balance.state import PenState
 
 log = logging.getLogger("pen")
 

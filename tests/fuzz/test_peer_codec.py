@@ -12,10 +12,10 @@ from pen.core.peers import codec
 from pen.core.peers.codec import CodecError
 from pen.core.peers.sync import PeerSync
 from pen.core.peers.tables import PlainTable
-from pen.core.dispatch import Dispatcher
-from pen.core.shared import client_key
-from pen.core.state import PenState
-from pen.core.store import PlainStore
+from pen.core.balance.dispatch import Dispatcher
+from pen.core.balance.shared import client_key
+from pen.core.balance.state import PenState
+from pen.core.balance.store import PlainStore
 from pen.settings import Settings
 
 FAST = settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pen.core.control import Interpreter
 from pen.core.noeffects import NoEffects
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 from support.procs import C_PEN, PEN, PENCTL, Pen, free_port, wait_for
 

@@ -10,7 +10,7 @@ import socket
 import time
 from typing import Callable
 
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.engine.balancer import Balancer
 from pen.engine.reactor import EPOLLIN, Reactor
 from pen.settings import Settings

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from pen.core.servers import NEVER, Server
-from pen.core.state import PenState
+from pen.core.balance.servers import NEVER, Server
+from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:
     from pen.core.control.interpreter import Interpreter

@@ -29,8 +29,8 @@ from pen.core.confine import ConfineError
 from pen.core.acl import NLISTS, AclError
 from pen.core.addr import AddressError
 from pen.core.numbers import ascii_integer
-from pen.core.servers import MAX_SERVERS, Server
-from pen.core.state import PenState
+from pen.core.balance.servers import MAX_SERVERS, Server
+from pen.core.balance.state import PenState
 from pen.settings import MAX_CLIENTS, MAX_CONNS
 
 SSL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1.1", "no_tlsv1.2",

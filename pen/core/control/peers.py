@@ -17,8 +17,8 @@ import json
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from pen.core.peers.options import PeerConfigError, split
-from pen.core.servers import Server
-from pen.core.state import PenState
+from pen.core.balance.servers import Server
+from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:
     from pen.core.control.interpreter import Interpreter

@@ -8,7 +8,7 @@ adds to it, taken out of the line before C's key/value pairs are read, and writt
 from __future__ import annotations
 
 from pen.core.health import CheckSpecError, HealthState, parse_check
-from pen.core.servers import Server
+from pen.core.balance.servers import Server
 
 SERVER_FLAGS = ("drain", "undrain", "no_check")
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Callable
 from pen.core import history
 from pen.core.formats import metrics
 from pen.core.livestatus import status_data
-from pen.core.servers import Server
-from pen.core.state import PenState
+from pen.core.balance.servers import Server
+from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:
     from pen.core.control.interpreter import Interpreter

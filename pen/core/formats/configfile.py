@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from pen.core.acl import NLISTS
 from pen.core.control.serverwords import render_server
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ itself (seq 0) is macked without a nonce: it only carries the sender's nonce.
 
 Servers are named by address and port, never by slot number (the two nodes' slot lists may
 differ); a TABLE message lists the servers it names once and its entries refer to that list.
-An entry carries the client's 16-byte key (pen.core.shared.client_key) and its age in
+An entry carries the client's 16-byte key (pen.core.balance.shared.client_key) and its age in
 milliseconds (the time since the client's last connect on the sender), so -T expiry agrees
 without the two clocks agreeing.
 

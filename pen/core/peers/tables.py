@@ -7,16 +7,16 @@ with no tracked server and unix-socket clients are not shared.
 
 Changes are found without any work on the data path beyond one step: one process's
 `PlainStore` collects the clients it tracked since the last flush (`feed`), the workers'
-`SharedStore` appends each tracked entry to the shared change ring (pen.core.shared), which
+`SharedStore` appends each tracked entry to the shared change ring (pen.core.balance.shared), which
 the main process, the one that talks to the peers, reads here.
 """
 from __future__ import annotations
 
-from pen.core.clients import UNIX_CLIENT, Client
+from pen.core.balance.clients import UNIX_CLIENT, Client
 from pen.core.peers.codec import Config, Entry, ServerName
-from pen.core.shared import CL_SERVER, SharedStore, client_key, key_text
-from pen.core.state import PenState
-from pen.core.store import PlainStore
+from pen.core.balance.shared import CL_SERVER, SharedStore, client_key, key_text
+from pen.core.balance.state import PenState
+from pen.core.balance.store import PlainStore
 
 Row = tuple[bytes, int, "ServerName | None"]
 
@@ -89,7 +89,7 @@ def _fresh(state: PenState, last: float, now: float) -> bool:
 
 
 class PlainTable:
-    """One process's ClientTable (pen.core.clients)."""
+    """One process's ClientTable (pen.core.balance.clients)."""
 
     def __init__(self, state: PenState, store: PlainStore) -> None:
         self.state, self.store = state, store

@@ -10,7 +10,7 @@ import pytest
 
 from support.geoip import legacy_country_db, mmdb_country_db
 from pen.core.acl import AclError
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.engine import geoipdb
 from pen.settings import Settings
 from support.procs import PEN, PENCTL, Backend, fetch_name, free_port

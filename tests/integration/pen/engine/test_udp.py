@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.engine.balancer import Balancer
 from pen.settings import Settings
 from support.engine import FakeClock, drive

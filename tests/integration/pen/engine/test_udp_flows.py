@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from pen.core.dispatch import DEFAULT_FLOW_IDLE
+from pen.core.balance.dispatch import DEFAULT_FLOW_IDLE
 from pen.engine.balancer import Balancer
 from support.engine import FakeClock, UdpEcho, after_test, balancer, drive
 from support.procs import free_port

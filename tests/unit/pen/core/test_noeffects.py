@@ -10,7 +10,7 @@ import pytest
 from pen.core.addr import AddressError
 from pen.core.control import Effects, Interpreter
 from pen.core.noeffects import NoEffects, offline_resolve
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pen.core.control import Interpreter
 from pen.core.noeffects import NoEffects
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 

@@ -31,7 +31,7 @@ def test_serving_never_changes_state_and_retry_clears_blacklists() -> None:
     total = len([s for s in a.state.servers.servers if s.has_address()])
     assert a.run("retry_servers").text == f"{total}\n"
     assert a.run("serving").text == f"{total}\n"
-    # and connects begun before now are forgiven when they fail later (pen.core.dispatch)
+    # and connects begun before now are forgiven when they fail later (pen.core.balance.dispatch)
     assert {s.retried_at for s in a.state.servers.servers} == {fx.now()}
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from pen.core.peers import codec
 from pen.core.peers.codec import CodecError, Config, Hello, Table
-from pen.core.shared import client_key
+from pen.core.balance.shared import client_key
 
 KEY = b"k" * 32
 NONCE = b"n" * 16

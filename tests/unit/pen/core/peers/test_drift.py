@@ -6,7 +6,7 @@ import socket
 from pen.core.peers.codec import Config
 from pen.core.peers.drift import compare, digest
 from pen.core.peers.tables import config_of
-from pen.core.state import PenState
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 

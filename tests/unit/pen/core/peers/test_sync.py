@@ -8,13 +8,13 @@ import threading
 
 import pytest
 
-from pen.core.dispatch import Dispatcher
+from pen.core.balance.dispatch import Dispatcher
 from pen.core.peers import codec, sync
 from pen.core.peers.sync import Dial, Link, PeerSync
 from pen.core.peers.tables import PlainTable, SharedTable
-from pen.core.shared import SharedStore, SharedTables, client_key, layout_size
-from pen.core.state import PenState
-from pen.core.store import PlainStore
+from pen.core.balance.shared import SharedStore, SharedTables, client_key, layout_size
+from pen.core.balance.state import PenState
+from pen.core.balance.store import PlainStore
 from pen.settings import Settings
 
 NOW = 1000.0

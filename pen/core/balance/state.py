@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pen.core.acl import Acls
-from pen.core.clients import ClientTable
-from pen.core.servers import ServerTable
+from pen.core.balance.clients import ClientTable
+from pen.core.balance.servers import ServerTable
 from pen.settings import Settings
 
 

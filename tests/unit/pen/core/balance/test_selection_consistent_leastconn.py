@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import socket
 
-from pen.core.selection import ClientAddr, by_consistent_hash, by_leastconn
-from pen.core.state import PenState
+from pen.core.balance.selection import ClientAddr, by_consistent_hash, by_leastconn
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 
@@ -74,7 +74,7 @@ def test_leastconn_picks_fewest_and_rotates_ties() -> None:
 def test_consistent_failover_goes_to_the_runner_up_like_every_other_node() -> None:
     """A tracked client whose server is down fails over to the rendezvous runner-up, which is
     exactly what a node that never saw the client picks (issue 12)."""
-    from pen.core.selection import choose, next_failover, record_choice
+    from pen.core.balance.selection import choose, next_failover, record_choice
 
     def connect(st: PenState, host: str, now: float) -> int:
         client = st.clients.store(host, now, 0)

@@ -1,12 +1,12 @@
-"""The dispatcher over shared tables: two workers' stores on one buffer (pen.core.shared)."""
+"""The dispatcher over shared tables: two workers' stores on one buffer (pen.core.balance.shared)."""
 from __future__ import annotations
 
 import socket
 import threading
 
-from pen.core.dispatch import CONNECT, REFUSE, Dispatcher
-from pen.core.shared import C, SharedStore, SharedTables, client_key, layout_size
-from pen.core.state import PenState
+from pen.core.balance.dispatch import CONNECT, REFUSE, Dispatcher
+from pen.core.balance.shared import C, SharedStore, SharedTables, client_key, layout_size
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 NOW = 1000.0
@@ -128,7 +128,7 @@ def test_health_and_control_blacklists_reach_every_worker() -> None:
 
 
 def test_the_main_process_lists_every_workers_clients() -> None:
-    from pen.core.clients import ClientTable
+    from pen.core.balance.clients import ClientTable
     _, (w0, w1) = workers(2)
     for d, host in ((w0, "192.0.2.1"), (w1, "2001:db8::5"), (w1, "192.0.2.1")):
         t = d.admit(host, 1, NOW)
@@ -150,7 +150,7 @@ def test_round_robin_is_one_sequence_across_workers() -> None:
 
 
 def test_client_bytes_reach_the_shared_table_at_close() -> None:
-    from pen.core.clients import ClientTable
+    from pen.core.balance.clients import ClientTable
     _, (w0, w1) = workers(1)
     t = w1.admit("192.0.2.1", 1, NOW)
     w1.connect_started(t, NOW, established=True)

@@ -17,9 +17,9 @@ import hashlib
 import math
 
 from pen.core.acl import client_family_and_int
-from pen.core.clients import Client
-from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
-from pen.core.state import PenState
+from pen.core.balance.clients import Client
+from pen.core.balance.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
+from pen.core.balance.state import PenState
 
 
 class ClientAddr:

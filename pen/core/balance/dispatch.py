@@ -4,7 +4,7 @@ Every rule that changes a server's counters or status, the client table or the w
 here, for TCP, UDP and DSR alike: admission (-x, pending_max), the outcome of a connect
 (started, connected, failed because of the server, failed because pen itself is short of
 descriptors, timed out), blacklisting (-b), the failover order (pen(1) "-b", "-S"; through
-`pen.core.selection`), the wait queue (queue_max, queue_timeout), idle expiry (idle_timeout)
+`pen.core.balance.selection`), the wait queue (queue_max, queue_timeout), idle expiry (idle_timeout)
 and health verdicts.  It is fed `now` and returns what the shell must do; it never touches a
 socket or a clock, so every rule is tested with a fake clock in milliseconds.
 
@@ -23,7 +23,7 @@ A connection (or UDP flow) is a `Ticket`.  The shell asks `admit` for one, then 
 What is worth logging (a blacklisting, a refusal and why) collects in `notes` as (level,
 message) pairs, which the shell drains into its log once per loop pass.
 
-Counters and the client table are reached through a `Store` (pen.core.store): plain objects in
+Counters and the client table are reached through a `Store` (pen.core.balance.store): plain objects in
 one process, shared memory with workers; the dispatcher does not know which.  `ticket.owner`
 is the shell's object for the ticket (a Conn, a Flow); the dispatcher never looks inside it.
 """
@@ -32,12 +32,12 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable
 
-from pen.core import selection
-from pen.core.clients import Client
+from pen.core.balance import selection
+from pen.core.balance.clients import Client
 from pen.core.health import HealthState
-from pen.core.servers import DROP, NO_SERVER, Server
-from pen.core.state import PenState
-from pen.core.store import PlainStore, Store
+from pen.core.balance.servers import DROP, NO_SERVER, Server
+from pen.core.balance.state import PenState
+from pen.core.balance.store import PlainStore, Store
 
 # steps
 CONNECT, WAIT, RETRY, REFUSE, DONE = "connect", "wait", "retry", "refuse", "done"

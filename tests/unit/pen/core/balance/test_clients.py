@@ -1,8 +1,8 @@
 """The client table (pen(1) -c, -T)."""
 from __future__ import annotations
 
-from pen.core.clients import ClientTable
-from pen.core.servers import NO_SERVER
+from pen.core.balance.clients import ClientTable
+from pen.core.balance.servers import NO_SERVER
 
 
 def test_lru_eviction_matches_c_pen_o1() -> None:
@@ -89,7 +89,7 @@ def test_large_table_is_o1() -> None:
 
 
 def test_a_peer_entry_is_merged_newest_wins_and_never_evicts_a_newer_client() -> None:
-    from pen.core.clients import ClientTable
+    from pen.core.balance.clients import ClientTable
     t = ClientTable(2)
     t.store("192.0.2.1", 10.0, 0).server = 0
     t.store("192.0.2.2", 20.0, 0).server = 1

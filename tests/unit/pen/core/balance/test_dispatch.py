@@ -1,13 +1,13 @@
-"""The dispatcher's rules, with a fake clock (pen.core.dispatch)."""
+"""The dispatcher's rules, with a fake clock (pen.core.balance.dispatch)."""
 from __future__ import annotations
 
 import socket
 
-from pen.core import dispatch
-from pen.core.dispatch import CONNECT, DONE, REFUSE, RETRY, WAIT, Dispatcher
+from pen.core.balance import dispatch
+from pen.core.balance.dispatch import CONNECT, DONE, REFUSE, RETRY, WAIT, Dispatcher
 from pen.core.health import CheckSpec, HealthState
-from pen.core.servers import EMERGENCY, NEVER, Server
-from pen.core.state import PenState
+from pen.core.balance.servers import EMERGENCY, NEVER, Server
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 NOW = 1000.0

@@ -1,8 +1,8 @@
 """Where the dispatcher's state lives: server counters and status, the client table.
 
-The dispatcher (pen.core.dispatch) changes state only through a `Store`, so the same rules run
+The dispatcher (pen.core.balance.dispatch) changes state only through a `Store`, so the same rules run
 over plain objects in one process (`PlainStore`) and over shared memory when several worker
-processes serve one listener (pen.core.shared, docs/architecture.md "Workers").  The selection
+processes serve one listener (pen.core.balance.shared, docs/architecture.md "Workers").  The selection
 algorithms read `Server` and `Client` objects; a shared store brings those up to date inside
 `deciding()`, which holds the process-shared lock where a decision must be exact (admitting
 the last connection under a limit), and writes every change through.
@@ -12,9 +12,9 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import ContextManager, Protocol
 
-from pen.core.clients import Client
-from pen.core.servers import NEVER, Server
-from pen.core.state import PenState
+from pen.core.balance.clients import Client
+from pen.core.balance.servers import NEVER, Server
+from pen.core.balance.state import PenState
 
 _NO_LOCK = nullcontext()
 

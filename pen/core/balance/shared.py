@@ -12,7 +12,7 @@ tests) holds, in fixed-size arrays:
 - the client table: open addressing on the client's address, linear probing; a full probe
   window evicts its least recently seen entry (C pen evicted the least recently used slot).
 
-`SharedStore` is the `pen.core.store.Store` over it: inside `deciding()` (the process-shared
+`SharedStore` is the `pen.core.balance.store.Store` over it: inside `deciding()` (the process-shared
 lock, given by the caller) it refreshes the Server objects the selection algorithms read from
 the sums, and every change is written through to this worker's row.  Addresses, limits and
 weights are not here: the main process replays configuration commands to every worker.
@@ -24,9 +24,9 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING, Iterator, Protocol
 
-from pen.core.clients import UNIX_CLIENT, Client, ClientTable
-from pen.core.servers import NEVER, MAX_SERVERS, Server
-from pen.core.state import PenState
+from pen.core.balance.clients import UNIX_CLIENT, Client, ClientTable
+from pen.core.balance.servers import NEVER, MAX_SERVERS, Server
+from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:
     import mmap
@@ -230,7 +230,7 @@ class SharedTables:
 
 
 class SharedStore:
-    """The Store of one worker over SharedTables (pen.core.store)."""
+    """The Store of one worker over SharedTables (pen.core.balance.store)."""
 
     def __init__(self, state: PenState, tables: SharedTables, worker: int,
                  lock: Lock, moves_bytes: bool = True) -> None:

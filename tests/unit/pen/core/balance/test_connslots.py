@@ -1,4 +1,4 @@
-"""pen.core.connslots: slots numbered as C pen 0.34.1 numbers them (issue 20).
+"""pen.core.balance.connslots: slots numbered as C pen 0.34.1 numbers them (issue 20).
 
 The sequence below was run against /usr/bin/pen: held connections A B C, A closed, D, C
 closed, E F gave slots 0 1 2 3 4 5 with "5 last" on the status page; sequential connections
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pen.core import stats
-from pen.core.connslots import SlotTable
+from pen.core.balance.connslots import SlotTable
 
 
 def test_search_starts_at_the_slot_stored_last() -> None:
@@ -52,7 +52,7 @@ def test_a_closed_slot_keeps_its_last_client_and_server() -> None:
 
 
 def test_status_page_shows_the_slot_stored_last() -> None:
-    from pen.core.state import PenState
+    from pen.core.balance.state import PenState
     from pen.settings import Settings
     snap = stats.snapshot(PenState(Settings()), [], 0.0, 0.0, 0, conn_last=5)
     assert "0 used, 5 last<p>" in stats.html(snap)

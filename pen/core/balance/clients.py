@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from pen.core.servers import NO_SERVER
+from pen.core.balance.servers import NO_SERVER
 
 UNIX_CLIENT = ""   # every unix-socket client shares one slot, as in C pen
 

@@ -5,10 +5,10 @@ import socket
 
 import pytest
 
-from pen.core import selection
-from pen.core.selection import ClientAddr, choose, may_try, next_failover, record_choice, skip_reason
-from pen.core.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
-from pen.core.state import PenState
+from pen.core.balance import selection
+from pen.core.balance.selection import ClientAddr, choose, may_try, next_failover, record_choice, skip_reason
+from pen.core.balance.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
+from pen.core.balance.state import PenState
 from pen.settings import Settings
 
 NOW = 1000.0
