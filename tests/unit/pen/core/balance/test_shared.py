@@ -39,11 +39,17 @@ def test_a_tracked_client_keeps_its_server_whichever_worker_accepts_it() -> None
         d.connect_started(u, NOW + 1, established=True)
 
 
-def test_limits_are_exact_across_workers() -> None:
-    tables, (w0, w1) = workers(1)
-    for d in (w0, w1):
+def one_place() -> tuple[SharedTables, list[Dispatcher]]:
+    """Two workers over one server that takes one connection (max and hard 1)."""
+    tables, dispatchers = workers(1)
+    for d in dispatchers:
         srv = d.state.servers.get(0)
         srv.maxc = srv.hard = 1
+    return tables, dispatchers
+
+
+def test_limits_are_exact_across_workers() -> None:
+    tables, (w0, w1) = one_place()
     a = w0.admit("192.0.2.1", 1, NOW)
     assert a.step == CONNECT
     assert w1.admit("192.0.2.2", 1, NOW).step == REFUSE         # w0's reservation counts
@@ -80,10 +86,7 @@ def test_a_blacklisting_is_seen_by_every_worker() -> None:
 
 
 def test_a_dead_workers_places_are_released() -> None:
-    tables, (w0, w1) = workers(1)
-    for d in (w0, w1):
-        srv = d.state.servers.get(0)
-        srv.maxc = srv.hard = 1
+    tables, (w0, w1) = one_place()
     a = w0.admit("192.0.2.1", 1, NOW)
     w0.connect_started(a, NOW, established=True)
     assert w1.admit("192.0.2.2", 1, NOW).step == REFUSE
