@@ -5,17 +5,23 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pen.engine.control_server import CONTROL_DEADLINE, open_control
+from pen.engine.balancer import Balancer
+from pen.engine.control_server import CONTROL_DEADLINE, ControlServer, open_control
 from support.engine import EchoBackend, FakeClock, Reader, balancer, client, control_client, drive
 
 
-def test_a_command_gets_its_reply_and_a_silent_client_its_deadline(tmp_path: Path) -> None:
+def with_control(tmp_path: Path) -> tuple[FakeClock, Balancer, EchoBackend, str, ControlServer]:
+    """A balancer over one echo server, with its control port on a unix socket."""
     clock = FakeClock()
     bal = balancer(clock=clock)
     echo = EchoBackend(bal.reactor)
     bal.apply_server_spec(0, echo.spec)
     path = str(tmp_path / "ctl.sock")
-    server = open_control(bal, path)
+    return clock, bal, echo, path, open_control(bal, path)
+
+
+def test_a_command_gets_its_reply_and_a_silent_client_its_deadline(tmp_path: Path) -> None:
+    clock, bal, echo, path, server = with_control(tmp_path)
     asker = control_client(path)
     asker.sendall(b"blacklist\n")
     reply = Reader(asker)
@@ -57,12 +63,7 @@ def test_a_host_name_is_looked_up_off_the_loop(tmp_path: Path, monkeypatch) -> N
         return real(host, *args, **kw)
 
     monkeypatch.setattr(pen.resolve.socket, "getaddrinfo", slow_getaddrinfo)
-    clock = FakeClock()
-    bal = balancer(clock=clock)
-    echo = EchoBackend(bal.reactor)
-    bal.apply_server_spec(0, echo.spec)
-    path = str(tmp_path / "ctl.sock")
-    server = open_control(bal, path)
+    clock, bal, echo, path, server = with_control(tmp_path)
     naming = control_client(path)
     naming.sendall(f"server 1 address backend.test port {echo.port}\n".encode())
     named = Reader(naming)
