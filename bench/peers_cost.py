@@ -19,10 +19,10 @@ import statistics
 import time
 
 from pen.core.balance.dispatch import Dispatcher
-from pen.core.peers.sync import PeerSync
-from pen.core.peers.tables import PlainTable
 from pen.core.balance.state import PenState
 from pen.core.balance.store import PlainStore
+from pen.core.peers.sync import PeerSync
+from pen.core.peers.tables import PlainTable
 from pen.settings import Settings
 
 KEY = b"bench-key-0123456789"

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from pen.core.formats.metrics import CONTENT_TYPE as METRICS_TYPE
 from pen.core.balance.servers import MAX_SERVERS
+from pen.core.formats.metrics import CONTENT_TYPE as METRICS_TYPE
 from webstats import cluster, csrf, source, vrrp
 from webstats.ha_page import cluster_page, header_badges, vrrp_section
 from webstats.markup import Markup

@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Protocol
 
-from pen.core.numbers import ascii_integer
 from pen.core.balance.servers import Server
 from pen.core.balance.state import PenState
+from pen.core.numbers import ascii_integer
 
 
 @dataclass(slots=True)

@@ -18,25 +18,25 @@ import ssl
 import time
 from typing import TYPE_CHECKING, Callable
 
-from pen.core.balance import connslots, selection
-from pen.core.formats import accesslog
 from pen.core.addr import parse_listen, parse_server
+from pen.core.balance import connslots, selection
 from pen.core.balance.dispatch import CONNECT, REFUSE, RETRY, RETRY_DELAY, Dispatcher, Ticket
-from pen.core.formats.httphead import RequestRewriter
-from pen.core.requestlog import ReadLog
-from pen.core.formats.proxyproto import encode_v1, encode_v2
 from pen.core.balance.servers import Server
 from pen.core.balance.state import PenState
 from pen.core.balance.store import Store
+from pen.core.formats import accesslog
+from pen.core.formats.httphead import RequestRewriter
+from pen.core.formats.proxyproto import encode_v1, encode_v2
+from pen.core.requestlog import ReadLog
 from pen.engine import listener as listeners
 from pen.engine import tls
 from pen.engine.conn import Conn
 from pen.engine.dummy import serve_dummy
 from pen.engine.health import HealthChecker
-from pen.engine.proxyin import ProxyReader
-from pen.engine.tlsaccept import TlsHandshake
 from pen.engine.logsink import LogSink, open_logsink
+from pen.engine.proxyin import ProxyReader
 from pen.engine.reactor import EPOLLIN, Reactor
+from pen.engine.tlsaccept import TlsHandshake
 from pen.engine.udp import UdpBalancer
 from pen.resolve import resolve_endpoint
 from pen.settings import DSR_PSEUDO_PORT, dsr_all_ports

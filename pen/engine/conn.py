@@ -24,10 +24,10 @@ from pen.engine.reactor import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:
     from pen.core.balance.dispatch import Ticket
+    from pen.core.balance.servers import Server
     from pen.core.formats.httphead import RequestRewriter
     from pen.core.formats.httpresp import ResponseTracker
     from pen.core.requestlog import ReadLog
-    from pen.core.balance.servers import Server
     from pen.engine.balancer import Balancer
 
 log = logging.getLogger("pen")

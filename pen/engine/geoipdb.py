@@ -12,8 +12,8 @@ import logging
 import mmap
 import os
 
-from pen.core.geoip import CountryLookup, GeoIPError, LegacyCountryDb, MmdbCountryDb, open_country_db
 from pen.core.balance.state import PenState
+from pen.core.geoip import CountryLookup, GeoIPError, LegacyCountryDb, MmdbCountryDb, open_country_db
 
 log = logging.getLogger("pen")
 

@@ -10,8 +10,8 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
-from pen.core.health import CheckSpec, agent_verdict, http_request, http_verdict
 from pen.core.balance.servers import Server
+from pen.core.health import CheckSpec, agent_verdict, http_request, http_verdict
 from pen.engine.reactor import EPOLLIN, EPOLLOUT, Timer
 
 if TYPE_CHECKING:

@@ -17,13 +17,13 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
+from pen.core.balance.shared import SharedStore
+from pen.core.balance.store import PlainStore
 from pen.core.peers import options
 from pen.core.peers.options import PeerConfigError
 from pen.core.peers.status import status as status_of
 from pen.core.peers.sync import BATCH, MAX_OUTPUT, Dial, Link, PeerSync
 from pen.core.peers.tables import PlainTable, SharedTable
-from pen.core.balance.shared import SharedStore
-from pen.core.balance.store import PlainStore
 from pen.engine.reactor import EPOLLIN, EPOLLOUT
 
 if TYPE_CHECKING:

@@ -20,11 +20,11 @@ from concurrent.futures import Future
 from typing import Callable
 
 from pen.core import stats
-from pen.core.formats import configfile
 from pen.core.addr import AddressError, parse_listen
-from pen.core.control import CommandError, Interpreter
-from pen.core.noeffects import NoEffects
 from pen.core.balance.state import PenState
+from pen.core.control import CommandError, Interpreter
+from pen.core.formats import configfile
+from pen.core.noeffects import NoEffects
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, interpreter_for
 from pen.engine.control_server import open_control as _open_control

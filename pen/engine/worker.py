@@ -16,14 +16,14 @@ from dataclasses import asdict, replace
 
 from pen import __version__
 from pen.core import stats
+from pen.core.balance.shared import SharedStore
 from pen.core.control import Interpreter, Reply
 from pen.core.numbers import ascii_integer
-from pen.core.balance.shared import SharedStore
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, conn_view
 from pen.engine.reactor import EPOLLIN
 from pen.engine.sigflags import on_signals
-from pen.engine.workers import CommandFeed, WorkerSlot, Workers
+from pen.engine.workers import CommandFeed, Workers, WorkerSlot
 
 log = logging.getLogger("pen")
 

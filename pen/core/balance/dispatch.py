@@ -34,10 +34,10 @@ from typing import Iterable
 
 from pen.core.balance import selection
 from pen.core.balance.clients import Client
-from pen.core.health import HealthState
 from pen.core.balance.servers import DROP, NO_SERVER, Server
 from pen.core.balance.state import PenState
 from pen.core.balance.store import PlainStore, Store
+from pen.core.health import HealthState
 
 # steps
 CONNECT, WAIT, RETRY, REFUSE, DONE = "connect", "wait", "retry", "refuse", "done"

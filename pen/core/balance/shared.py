@@ -25,7 +25,7 @@ import socket
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 from pen.core.balance.clients import UNIX_CLIENT, Client, ClientTable
-from pen.core.balance.servers import NEVER, MAX_SERVERS, Server
+from pen.core.balance.servers import MAX_SERVERS, NEVER, Server
 from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from pen.core.balance.state import PenState
 from pen.core.control import dataplane, ext, ha, peers, status
 from pen.core.control.interpreter import (MAX_LINE, CommandError, CommandModule, Effects,
                                           Handler, Reply, Silent)
 from pen.core.control.interpreter import Interpreter as _Interpreter
-from pen.core.balance.state import PenState
 
 MODULES: tuple[CommandModule, ...] = (ext, dataplane, ha, status, peers)
 

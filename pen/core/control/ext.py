@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from pen.core.numbers import ascii_fixed, ascii_integer, worker_count
 from pen.core.balance.servers import Server
 from pen.core.balance.state import PenState
+from pen.core.numbers import ascii_fixed, ascii_integer, worker_count
 from pen.settings import MAX_WORKERS
 
 if TYPE_CHECKING:

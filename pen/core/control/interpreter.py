@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 from pen.core import stats
-from pen.core.formats import configfile
-from pen.core.control import serverwords
-from pen.core.confine import ConfineError
 from pen.core.acl import NLISTS, AclError
 from pen.core.addr import AddressError
-from pen.core.numbers import ascii_integer
 from pen.core.balance.servers import MAX_SERVERS, Server
 from pen.core.balance.state import PenState
+from pen.core.confine import ConfineError
+from pen.core.control import serverwords
+from pen.core.formats import configfile
+from pen.core.numbers import ascii_integer
 from pen.settings import MAX_CLIENTS, MAX_CONNS
 
 SSL_OPTIONS = ("no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1.1", "no_tlsv1.2",

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from pen.core.peers.options import PeerConfigError, split
 from pen.core.balance.servers import Server
 from pen.core.balance.state import PenState
+from pen.core.peers.options import PeerConfigError, split
 
 if TYPE_CHECKING:
     from pen.core.control.interpreter import Interpreter

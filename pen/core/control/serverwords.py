@@ -7,8 +7,8 @@ adds to it, taken out of the line before C's key/value pairs are read, and writt
 """
 from __future__ import annotations
 
-from pen.core.health import CheckSpecError, HealthState, parse_check
 from pen.core.balance.servers import Server
+from pen.core.health import CheckSpecError, HealthState, parse_check
 
 SERVER_FLAGS = ("drain", "undrain", "no_check")
 

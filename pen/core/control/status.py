@@ -7,10 +7,10 @@ import json
 from typing import TYPE_CHECKING, Callable
 
 from pen.core import history
-from pen.core.formats import metrics
-from pen.core.livestatus import status_data
 from pen.core.balance.servers import Server
 from pen.core.balance.state import PenState
+from pen.core.formats import metrics
+from pen.core.livestatus import status_data
 
 if TYPE_CHECKING:
     from pen.core.control.interpreter import Interpreter

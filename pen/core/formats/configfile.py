@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from pen.core.acl import NLISTS
-from pen.core.control.serverwords import render_server
 from pen.core.balance.state import PenState
+from pen.core.control.serverwords import render_server
 from pen.settings import Settings
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ the main process, the one that talks to the peers, reads here.
 from __future__ import annotations
 
 from pen.core.balance.clients import UNIX_CLIENT, Client
-from pen.core.peers.codec import Config, Entry, ServerName
 from pen.core.balance.shared import CL_SERVER, SharedStore, client_key, key_text
 from pen.core.balance.state import PenState
 from pen.core.balance.store import PlainStore
+from pen.core.peers.codec import Config, Entry, ServerName
 
 Row = tuple[bytes, int, "ServerName | None"]
 
