@@ -52,3 +52,19 @@ def test_many_datagrams_one_flow(backends, pen_factory) -> None:
     with udp_socket() as s:
         for i in range(200):
             assert ask(s, pen.port, b"n%d" % i) == b"u1 got n%d" % i
+
+
+def test_a_flow_that_finds_the_server_full_waits_and_is_sent_on_when_a_place_frees(
+        backends, pen_factory) -> None:
+    """`queue_max`: server 0 takes one flow (`:1`); a second flow waits with its datagram kept
+    and is sent on once the first flow's idle_timeout frees the place (docs/pen.md "Queueing").
+    The real process, as the in-process tests/integration/pen/engine/test_udp.py drives it."""
+    (u1,) = backends("udp", "u1")
+    pen = pen_factory(f"{u1.addr}:1", udp=True,
+                      opts=["-o", "queue_max 4", "-o", "queue_timeout 30", "-o", "idle_timeout 1"])
+    with udp_socket() as a, udp_socket() as b:
+        assert ask(a, pen.port, b"from a") == b"u1 got from a"
+        assert ask(b, pen.port, b"from b", timeout=0.3) is None      # the server is full: b waits
+        b.settimeout(10)                    # a's flow idles out within about 2 s (once a second)
+        data, addr = b.recvfrom(65535)
+        assert (data, addr) == (b"u1 got from b", ("127.0.0.1", pen.port))
