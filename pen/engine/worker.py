@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from pen import __version__
 from pen.core import stats
 from pen.core.balance.shared import SharedStore
-from pen.core.control import CommandError, Interpreter, Reply
+from pen.core.control import Interpreter, Reply
 from pen.core.numbers import ascii_integer
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, conn_view
@@ -96,16 +96,6 @@ class MainInterpreter(Interpreter):
     def connection_numbers(self) -> int:
         """Connection numbers run over every worker's slots (MainEffects)."""
         return self.state.settings.conn_max * self.workers.n
-
-    def c_clients_max(self, words: list[str]) -> str:
-        """The client table the workers share was laid out at start-up from -c, so it cannot
-        grow under them: a larger `clients_max` is refused (restart pen), not ignored."""
-        wanted = ascii_integer(words[1]) if len(words) > 1 else None
-        if wanted is not None and wanted > self.workers.clients_max:
-            raise CommandError(f"clients_max: the client table shared by the workers holds "
-                               f"{self.workers.clients_max} clients, laid out at start-up from -c; "
-                               f"restart pen with -c {wanted}")
-        return super().c_clients_max(words)
 
     def run(self, line: str) -> Reply:
         word = (line.split() or [""])[0]

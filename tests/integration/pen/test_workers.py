@@ -202,21 +202,3 @@ def test_workers_from_the_config_file_and_auto(backends, tmp_path) -> None:
             assert pen.children() == []
     finally:
         pen.stop()
-
-
-def test_clients_max_beyond_the_shared_table_is_refused_and_pen_keeps_serving(backends, tmp_path) -> None:
-    """The client table the workers share is laid out at start-up from -c: `clients_max` over
-    it says so (and what to do) instead of replying a size pen does not have."""
-    (a,) = backends("name", "a")
-    pen, path = start_pen(tmp_path, a.addr, opts=["--workers", "2", "-c", "300"])
-    try:
-        wait_for(lambda: len(pen.children()) == 2, 10, what="two workers")
-        assert cmd(path, "clients_max") == "300\n"
-        assert cmd(path, "clients_max 200") == "300\n"          # only grows, as C pen
-        reply = cmd(path, "clients_max 5000")
-        assert reply.startswith("error: clients_max: the client table shared by the workers holds "
-                                "300 clients") and "restart pen with -c 5000" in reply, reply
-        assert cmd(path, "clients_max") == "300\n"
-        assert {_answer(pen) for _ in range(4)} == {"a"}
-    finally:
-        pen.stop()
