@@ -112,23 +112,24 @@ def test_an_idle_flow_expires_on_the_clock_and_its_client_is_chosen_again() -> N
     c.close()
 
 
-def one_place(**settings: object) -> tuple[FakeClock, Balancer, UdpEcho]:
-    """A UDP balancer over one server that takes one flow (`:1`) and answers `S:` + datagram."""
+def one_served_one_waiting(**settings: object) -> tuple[FakeClock, Balancer, socket.socket]:
+    """A UDP balancer over one server that takes one flow (`:1`, answering `S:` + datagram):
+    flow a is served, then flow b finds the server full and waits; returns b's client."""
     clock = FakeClock()
     bal = balancer(clock=clock, udp=True, **settings)
     echo = UdpEcho(bal.reactor, b"S")
     bal.apply_server_spec(0, echo.spec + ":1")
-    return clock, bal, echo
-
-
-def test_a_waiting_flow_is_sent_on_when_the_server_has_room_and_releases_nothing() -> None:
-    clock, bal, _ = one_place(queue_max=4, queue_timeout=30.0, idle_timeout=10)
-    d, srv = bal.dispatcher, bal.state.servers.get(0)
     a, b = udp_client(bal), udp_client(bal)
     a.send(b"from a")
     assert answer(bal, a, "a's flow served") == b"S:from a"
     b.send(b"from b")
-    drive(bal, lambda: len(d.queue) == 1, "b's flow waiting (the server takes one)")
+    drive(bal, lambda: len(bal.dispatcher.queue) == 1, "b's flow waiting (the server takes one)")
+    return clock, bal, b
+
+
+def test_a_waiting_flow_is_sent_on_when_the_server_has_room_and_releases_nothing() -> None:
+    clock, bal, b = one_served_one_waiting(queue_max=4, queue_timeout=30.0, idle_timeout=10)
+    d, srv = bal.dispatcher, bal.state.servers.get(0)
     assert (srv.c, srv.pending, d.pending, d.nconns) == (1, 0, 0, 2)
     clock.advance(11)                        # a's flow goes idle and expires: b gets its place
     assert answer(bal, b, "b's kept datagram sent on and answered") == b"S:from b"
@@ -142,13 +143,8 @@ def test_a_waiting_flow_is_sent_on_when_the_server_has_room_and_releases_nothing
 
 
 def test_a_flow_that_waits_past_queue_timeout_is_forgotten_and_frees_its_queue_place() -> None:
-    clock, bal, _ = one_place(queue_max=1, queue_timeout=2.0)
+    clock, bal, _ = one_served_one_waiting(queue_max=1, queue_timeout=2.0)
     d, srv = bal.dispatcher, bal.state.servers.get(0)
-    a, b = udp_client(bal), udp_client(bal)
-    a.send(b"from a")
-    assert answer(bal, a, "a's flow served") == b"S:from a"
-    b.send(b"from b")
-    drive(bal, lambda: len(d.queue) == 1, "b's flow waiting")
     clock.advance(3)
     bal.housekeeping()                       # once a second in pen: the queue's expiry
     drive(bal, lambda: d.nconns == 1, "b's flow refused after queue_timeout")
