@@ -187,13 +187,13 @@ def start(settings: Settings,
         bal.load_tls()
     except tls.TlsError as e:
         raise StartupError(str(e)) from None
-    from pen.engine import geoipdb  # issue 11: country ACLs
+    from pen.engine import geoipdb               # issue 11: country ACLs
     try:
         geoipdb.install(bal.state)
     except geoipdb.GeoDbError as e:
         raise StartupError(str(e)) from None
     if settings.dsr_if:                          # DSR: a raw socket instead of the listener
-        from pen.engine import dsr  # imported only for DSR (start-up time)
+        from pen.engine import dsr               # imported only for DSR (start-up time)
         try:
             dsr.start(bal, settings.dsr_if, settings.listen or "")
         except dsr.DsrError as e:
@@ -225,7 +225,7 @@ def start(settings: Settings,
             raise StartupError(f"cannot open control port {settings.control}: {_why(e)}") from None
     peer_shell = None
     if settings.peers or settings.peer_listen:    # imported only with peers (start-up time)
-        from pen.engine import peers  # issue 17: key read, listener opened here
+        from pen.engine import peers              # issue 17: key read, listener opened here
         try:
             peer_shell = peers.prepare(bal, settings)
         except peers.PeerError as e:
@@ -289,7 +289,7 @@ def spawn_when_proven(bal: Balancer, workers: Workers) -> None:
 
 def spawn_workers(bal: Balancer, workers: Workers) -> None:
     """Fork the workers (after daemonizing, the pid file and dropping privileges)."""
-    from pen.engine.worker import run_worker  # loaded by prepare_workers
+    from pen.engine.worker import run_worker       # loaded by prepare_workers
     def spawn(slot: WorkerSlot) -> None:
         if not workers.stopping:
             workers.spawn(slot, lambda s: run_worker(bal, s, workers))
