@@ -535,6 +535,15 @@ vrrp_instance VI_51 {{
                 self.ask(name, f"stop {self.agent}")
                 wait_for(lambda: self.unit_state(name, self.agent) != "deactivating", 20,
                          f"{name} {self.agent} to stop")
+        # The old master keeps the VIP release_delay (1 s) after the new master's first advert,
+        # serving what still reaches it: SYNs from clients that have not yet seen the new
+        # master's gratuitous ARP (sent after its advert), and the packets the new master
+        # forwards.  Stopping pen inside that window refuses and resets them, so wait it out
+        # (runbooks/failover-drill.md step 3); "conn 0" alone is reached between two requests.
+        try:
+            wait_for(lambda: not self.has_vip(name), 3 * self.advert_int + 5, f"{name} to release the VIP")
+        except LabError:
+            print(f"{name}: still holds the VIP; stopping anyway")
         try:      # connections orphaned by the VIP move close after pen.cfg's idle_timeout
             wait_for(lambda: self.pen_connections(name) in (0, None), 3 * IDLE_TIMEOUT,
                      f"{name} pen to finish its connections")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import select
 import signal
 import socket
@@ -113,10 +114,35 @@ def dead_port() -> int:
         return s.getsockname()[1]
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out: set[int] = set()
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on every address now, for a program that must be told a port number (a C
+    program, a `-C HOST:PORT`).  Drawn at random from below the kernel's ephemeral range: a
+    port the kernel picked for bind(0) is the very kind it hands the next outgoing connection
+    of any test running beside this one, which then holds it before the program binds it."""
+    top = _ephemeral_low()
+    bottom = max(1024, top - 12000)
+    for _ in range(200):
+        port = random.randrange(bottom, top)
+        if port in _handed_out:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {bottom}-{top - 1}")
 
 
 class Pen:

@@ -54,9 +54,12 @@ def test_commands_without_their_argument_reply_as_c_pen(pair) -> None:
     assert cpen.proc.poll() is None and ours.proc.poll() is None
 
 
-def _recent_within_one_second(port: int, path: str) -> tuple[str, str, float]:
+def _recent_within_one_second(port: int, path: str, lagging_clock: bool) -> tuple[str, str, float]:
     """A round trip and `recent 0` inside one second of time(2) (retried with a fresh client
-    address when a second boundary falls in between): (client, reply, time of the reply)."""
+    address when a second boundary falls in between): (client, reply, time of the reply).
+    With `lagging_clock` (C's: read when a pass of its loop starts) an empty reply is retried
+    too: on a loaded machine the pass that stamped the client can have started in the
+    previous second however the test times it (seen once in a parallel run)."""
     for attempt in range(6):
         source = f"127.0.0.{2 + attempt}"
         wait_for(lambda: time.time() % 1 < 0.5, 2, what="the first half of a second")
@@ -68,7 +71,7 @@ def _recent_within_one_second(port: int, path: str) -> tuple[str, str, float]:
         _round_trip(port, source)
         reply = cmd(path, "recent 0")
         done = time.time()
-        if int(started) == int(done):
+        if int(started) == int(done) and not (lagging_clock and reply == ""):
             return source, reply, done
     raise AssertionError("no round trip fitted in one second")
 
@@ -77,7 +80,7 @@ def test_recent_counts_whole_seconds(pair) -> None:
     """`recent 0` lists a client that connected in the current second of time(2), and nobody
     once that second is over, as C does."""
     for pen, path in pair:
-        source, reply, at = _recent_within_one_second(pen.port, path)
+        source, reply, at = _recent_within_one_second(pen.port, path, pen.argv[0] == str(C_PEN))
         assert reply == f"{source} connects 1 sx 6 rx 6\n", pen.argv[0]
         wait_for(lambda: int(time.time()) > int(at), 2, what="the next second")
         if pen.argv[0] == str(C_PEN):    # C's clock is its loop's, refreshed when a pass starts

@@ -32,6 +32,12 @@ class Lab:
         except (OSError, ValueError, KeyError, IndexError):
             return None
 
+    def has_vip(self, node: str, vip: str = "192.0.2.100") -> bool:
+        """Whether the node's eth0 holds the VIP (deploy/ha-example's 192.0.2.100)."""
+        out = subprocess.run(["ip", "-n", f"{self.name}-{node}", "-br", "-4", "addr", "show", "dev", "eth0"],
+                             capture_output=True, text=True, timeout=10).stdout
+        return f" {vip}/" in out
+
     def diagnostics(self) -> str:
         status = subprocess.run([sys.executable, str(LAB), "--name", self.name, "--state-dir", str(self.dir),
                                  "--bin", str(BIN), "status"], capture_output=True, text=True, timeout=30)

@@ -25,7 +25,7 @@ from support.procs import wait_for  # noqa: E402
 RUNBOOK = REPO / "deploy" / "runbooks" / "backend-maintenance.md"
 _counter = itertools.count(1)
 
-pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow,
+pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow, pytest.mark.alone,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")]
 
 
@@ -154,11 +154,12 @@ def test_failover_drills_measured(lab: Lab, tmp_path: Path) -> None:
     summary = "\n".join(f.line() for f in results.values()) + "\n" + "\n".join(checks)
 
     assert results["baseline"].failed == 0 and results["baseline"].requests > 20, summary
-    # Target: none lost (issue 7), met on a quiet machine; a connection in its handshake at the
-    # instant the VIP moves can still be lost (measured: up to 3 of ~750 under CI load), so the
-    # bound is the in-flight scale and the figure is printed and reported, not hidden.
+    # Target: none lost (issue 15).  `lab stop` waits, as failover-drill.md step 3 does, for the
+    # old master to release the VIP before it stops pen: stopping pen while the node still holds
+    # the VIP refused and reset the clients that had not yet seen the new master's gratuitous
+    # ARP (6 of 611 in a loaded CI run, before the wait).
     graceful = results["graceful stop of master"]
-    assert graceful.failed <= max(3, graceful.requests // 200) and graceful.outage < 1.0, summary
+    assert graceful.failed == 0, summary
     # preemption moves the VIP away from a node carrying traffic: the requests in flight
     # through it at that instant are lost (no connection sync in VRRP), a handful at most,
     # more on a loaded machine; a real outage would be a regression

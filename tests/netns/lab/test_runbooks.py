@@ -75,7 +75,7 @@ def master(lab: Lab, node: str, timeout: float = 15) -> None:
 @pytest.mark.timeout(600)
 def test_failover_drill_runs_as_written(lab: Lab) -> None:
     plan = steps()
-    assert [s[0] for s in plan] == ["who", "maintenance", "stop", "start", "pen-dies", "after-flap", "crash",
+    assert [s[0] for s in plan] == ["who", "maintenance", "released", "stop", "start", "pen-dies", "after-flap", "crash",
                                     "afterwards"], plan
     figures = []
     for name, nodes, lines in plan:
@@ -94,6 +94,8 @@ def test_failover_drill_runs_as_written(lab: Lab) -> None:
         elif name == "maintenance":
             master(lab, "lb2", 10)
             wait_for(lambda: lab.state("lb1") == "BACKUP", 5, POLL, "lb1 BACKUP")
+        elif name == "released":
+            assert not lab.has_vip("lb1") and lab.state("lb2") == "MASTER", lab.diagnostics()
         elif name == "stop":
             res = lab.run("exec", "lb1", "--", "penvrrp", "status", check=False)
             assert res.returncode == 3 and res.stdout.startswith("stale: "), res.stdout + res.stderr
@@ -143,11 +145,15 @@ def test_graceful_hand_overs_lose_nothing(lab: Lab) -> None:
         trial("maintenance", [("lb1", "touch /etc/pen-ha/maintenance"), ("lb1", "rm /etc/pen-ha/maintenance")],
               ["lb1"])
         trial("stop penvrrp", [("lb1", "systemctl stop penvrrp"), ("lb1", "systemctl start penvrrp")], ["lb1"])
+    # rolling-upgrade.md step 3 waits, as failover-drill.md step 3 does, for the VIP to leave lb1
+    released = next(lines[0] for name, _nodes, lines in steps() if name == "released")
+    assert released in (REPO / "deploy" / "runbooks" / "rolling-upgrade.md").read_text()
     for _ in range(TRIALS):
         # rolling-upgrade.md: the backup first, then the master after handing the VIP over
         trial("rolling upgrade", [("lb2", "systemctl stop penvrrp pen penlogd"),
                                   ("lb2", "systemctl start penlogd pen penvrrp"),
                                   ("lb1", "touch /etc/pen-ha/maintenance"),
+                                  ("lb1", released),
                                   ("lb1", "systemctl stop penvrrp pen penlogd"),
                                   ("lb1", "systemctl start penlogd pen penvrrp"),
                                   ("lb1", "rm /etc/pen-ha/maintenance")], ["lb1"])
