@@ -7,18 +7,13 @@ from pen.core.balance import dispatch
 from pen.core.balance.dispatch import CONNECT, DONE, REFUSE, RETRY, WAIT, Dispatcher
 from pen.core.health import CheckSpec, HealthState
 from pen.core.balance.servers import EMERGENCY, NEVER, Server
-from pen.core.balance.state import PenState
-from pen.settings import Settings
+from support.balance import state
 
 NOW = 1000.0
 
 
 def make(n: int, **settings) -> Dispatcher:
-    st = PenState(Settings(**settings))
-    for i in range(n):
-        st.servers.ensure(i).set_address(socket.AF_INET, "127.0.0.1", 10081 + i,
-                                         ("127.0.0.1", 10081 + i))
-    return Dispatcher(st)
+    return Dispatcher(state(*range(10081, 10081 + n), host="127.0.0.1", **settings))
 
 
 def srv(d: Dispatcher, i: int) -> Server:

@@ -9,17 +9,13 @@ from pen.core.balance import selection
 from pen.core.balance.selection import ClientAddr, choose, may_try, next_failover, record_choice, skip_reason
 from pen.core.balance.servers import ABUSE, DROP, EMERGENCY, NO_SERVER, Server
 from pen.core.balance.state import PenState
-from pen.settings import Settings
+from support.balance import state
 
 NOW = 1000.0
 
 
 def make(n: int, **settings) -> PenState:
-    st = PenState(Settings(**settings))
-    for i in range(n):
-        st.servers.ensure(i).set_address(socket.AF_INET, "127.0.0.1", 10081 + i,
-                                         ("127.0.0.1", 10081 + i))
-    return st
+    return state(*range(10081, 10081 + n), host="127.0.0.1", **settings)
 
 
 def special(index: int, port: int) -> Server:
@@ -258,16 +254,6 @@ def test_blacklist_time_applies_retroactively() -> None:
     st.servers.get(1).blacklisted_at = NOW
     st.settings.blacklist = 5
     assert pick(st, now=NOW + 6) == 1
-
-
-def test_manual_blacklist_semantics() -> None:
-    """`server N blacklist T` sets status = now + T - blacklist: exactly T seconds."""
-    st = make(2, roundrobin=True, blacklist=30)
-    s1 = st.servers.get(1)
-    s1.blacklisted_at = NOW + 60 - 30
-    assert s1.blacklisted(NOW + 59, 30) and not s1.blacklisted(NOW + 60, 30)
-    s1.blacklisted_at = NOW + 0 - 30
-    assert not s1.blacklisted(NOW, 30)
 
 
 def test_removed_server_skipped_including_server_0() -> None:

@@ -1,13 +1,11 @@
 """The dispatcher over shared tables: two workers' stores on one buffer (pen.core.balance.shared)."""
 from __future__ import annotations
 
-import socket
 import threading
 
 from pen.core.balance.dispatch import CONNECT, REFUSE, Dispatcher
 from pen.core.balance.shared import C, SharedStore, SharedTables, client_key, layout_size
-from pen.core.balance.state import PenState
-from pen.settings import Settings
+from support.balance import state
 
 NOW = 1000.0
 
@@ -20,10 +18,7 @@ def workers(n_servers: int = 2, n: int = 2, **settings) -> tuple[SharedTables, l
     lock = threading.Lock()
     out = []
     for w in range(n):
-        st = PenState(Settings(**settings))
-        for i in range(n_servers):
-            st.servers.ensure(i).set_address(socket.AF_INET, "127.0.0.1", 10081 + i,
-                                             ("127.0.0.1", 10081 + i))
+        st = state(*range(10081, 10081 + n_servers), host="127.0.0.1", **settings)
         out.append(Dispatcher(st, SharedStore(st, SharedTables(buf, n, clients_max), w, lock)))
     return tables, out
 

@@ -77,13 +77,6 @@ def test_hostile_label_values_round_trip() -> None:
     assert f["pen_listener_info"].samples[0].labels["address"] == hostile
 
 
-def test_metrics_command_answers_the_exposition_text() -> None:
-    interp, _ = make()
-    reply = interp.run("metrics").text
-    assert reply.startswith("# HELP pen_info ")
-    assert "pen_server_connections" in families(reply)
-
-
 def test_peer_families() -> None:
     interp, fx = make()
 

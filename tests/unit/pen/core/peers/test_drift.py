@@ -6,15 +6,7 @@ import socket
 from pen.core.peers.codec import Config
 from pen.core.peers.drift import compare, digest
 from pen.core.peers.tables import config_of
-from pen.core.balance.state import PenState
-from pen.settings import Settings
-
-
-def state(*ports: int, **settings) -> PenState:
-    st = PenState(Settings(**settings))
-    for i, port in enumerate(ports):
-        st.servers.ensure(i).set_address(socket.AF_INET, "192.0.2.1", port, ("192.0.2.1", port))
-    return st
+from support.balance import state
 
 
 def test_equal_configurations_agree() -> None:

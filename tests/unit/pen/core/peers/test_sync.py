@@ -3,7 +3,6 @@ dispatchers, their tables kept in step; replay, bad keys, dead peers, backoff.""
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 
 import pytest
@@ -13,9 +12,8 @@ from pen.core.peers import codec, sync
 from pen.core.peers.sync import Dial, Link, PeerSync
 from pen.core.peers.tables import PlainTable, SharedTable
 from pen.core.balance.shared import SharedStore, SharedTables, client_key, layout_size
-from pen.core.balance.state import PenState
 from pen.core.balance.store import PlainStore
-from pen.settings import Settings
+from support.balance import state
 
 NOW = 1000.0
 NAMES = itertools.count()
@@ -23,9 +21,7 @@ KEY = b"secret" * 6
 
 
 def node(ports=(10081, 10082, 10083), **settings) -> tuple[Dispatcher, PeerSync]:
-    st = PenState(Settings(**settings))
-    for i, port in enumerate(ports):
-        st.servers.ensure(i).set_address(socket.AF_INET, "192.0.2.1", port, ("192.0.2.1", port))
+    st = state(*ports, **settings)
     d = Dispatcher(st)
     assert isinstance(d.store, PlainStore)
     return d, PeerSync(PlainTable(st, d.store), KEY, f"node {next(NAMES)}")
@@ -182,11 +178,7 @@ def test_shared_tables_feed_the_peers_and_take_their_entries() -> None:
     tables.initialise()
     states = []
     for w in range(n):
-        st = PenState(Settings(clients_max=clients_max))
-        for i in range(3):
-            st.servers.ensure(i).set_address(socket.AF_INET, "192.0.2.1", 10081 + i,
-                                             ("192.0.2.1", 10081 + i))
-        states.append(st)
+        states.append(state(10081, 10082, 10083, clients_max=clients_max))
     worker = Dispatcher(states[0], SharedStore(states[0], SharedTables(buf, n, clients_max), 0, lock))
     main = SharedStore(states[1], SharedTables(buf, n, clients_max), 1, lock)
     a = PeerSync(SharedTable(states[1], main), KEY, "a")
