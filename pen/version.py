@@ -14,8 +14,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import click
-
 DISTRIBUTION = "pen-ha"
 C_PEN_VERSION = "0.34.1"     # the C suite whose command lines ours follow
 
@@ -71,7 +69,10 @@ def version_line(program: str) -> str:
 
 def version_option(program: str, *more_lines: str) -> Callable[[Any], Any]:
     """--version, printing `version_line(program)` and then `more_lines` (click's own
-    version_option wants the version when the command is defined, at import)."""
+    version_option wants the version when the command is defined, at import).  click is
+    imported here, not by this module: pen's own start-up does without it (pen.cliopts)."""
+    import click
+
     def show(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         if not value or ctx.resilient_parsing:
             return

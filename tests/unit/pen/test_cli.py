@@ -1,7 +1,6 @@
 """pen.cli: numeric options read as C pen 0.34.1 reads them (atoi; -c/-x only grow)."""
 from __future__ import annotations
 
-import click
 import pytest
 
 from pen import cli
@@ -35,5 +34,5 @@ def test_text_that_is_not_a_number_is_named(capsys) -> None:
 @pytest.mark.parametrize("argv", [["-t", "0"], ["-t", "x"], ["-x", "-1"], ["-c", "99999999999"],
                                   ["-x", "2000000"]])
 def test_refused(argv) -> None:
-    with pytest.raises(click.UsageError):
+    with pytest.raises(cli.OptionError):
         settings(*argv)
