@@ -17,7 +17,7 @@ from dataclasses import asdict, replace
 from pen import __version__
 from pen.core import stats
 from pen.core.balance.shared import SharedStore
-from pen.core.control import Interpreter, Reply
+from pen.core.control import CommandError, Interpreter, Reply
 from pen.core.numbers import ascii_integer
 from pen.engine.balancer import Balancer
 from pen.engine.control_server import EngineEffects, conn_view
@@ -96,6 +96,19 @@ class MainInterpreter(Interpreter):
     def connection_numbers(self) -> int:
         """Connection numbers run over every worker's slots (MainEffects)."""
         return self.state.settings.conn_max * self.workers.n
+
+    def c_clients_max(self, words: list[str]) -> str:
+        """C pen's `clients_max N`, the shared client table grown to match (kept as it was,
+        and the command refused, when there is no memory for it)."""
+        s = self.state.settings
+        before = s.clients_max
+        reply = super().c_clients_max(words)
+        try:
+            self.workers.grow_clients(s.clients_max)
+        except (OSError, ValueError) as e:
+            s.clients_max = self.state.clients.size = before
+            raise CommandError(f"clients_max: cannot grow the shared client table: {e}") from None
+        return reply
 
     def run(self, line: str) -> Reply:
         word = (line.split() or [""])[0]

@@ -6,7 +6,9 @@ connections, even from one client address, by their 4-tuple; a unix or socket-ac
 listener is shared instead), forks the workers, forwards configuration commands to them over a
 pipe each and waits until every worker has applied them (so a command is in force everywhere
 when penctl gets its reply, as in C pen's one process), passes SIGTERM on, and restarts a worker
-that dies after releasing its counts.
+that dies after releasing its counts.  `clients_max` past the client table's size grows it into
+a memfd of its own; each worker gets the descriptor over a socket of its own and maps it at its
+next lock (pen.core.balance.shared; /proc/PID/fd would fail after -u or a chroot).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import socket
 import time
 from typing import Callable
 
-from pen.core.balance.shared import SharedStore, SharedTables, layout_size
+from pen.core.balance.shared import (SharedStore, SharedTables, client_capacity, layout_size,
+                                     segment_size)
 from pen.core.balance.state import PenState
 
 log = logging.getLogger("pen")
@@ -32,6 +35,7 @@ YOUNG = 5.0                # a worker that dies within this of its start died yo
 STOP_WAIT = 5.0            # seconds workers get to exit on SIGTERM before SIGKILL
 APPLY_WAIT = 2.0           # seconds a forwarded command may take to be applied by every worker
 QUERY_WAIT = 1.0           # seconds a worker may take to answer a query
+FOLLOW_WAIT = 2.0          # seconds a worker waits for the descriptor of a grown client table
 SEMAPHORE = 1              # _multiprocessing.SemLock kind
 QUERY = "\x01"            # a command line starting so is a query: answered, not just acked
 
@@ -46,9 +50,10 @@ def cpu_count() -> int:
 
 class WorkerSlot:
     """One worker: its process, its listener, its command pipe and the pipe it acknowledges
-    each applied command on (`unacked` counts the commands sent and not yet acknowledged)."""
+    each applied command on (`unacked` counts the commands sent and not yet acknowledged), and
+    the socket pair a grown client table's descriptor goes over (`seg` the main's end)."""
     __slots__ = ("index", "pid", "sock", "cmd_r", "cmd_w", "ack_r", "ack_w", "unacked",
-                 "started", "restarts")
+                 "started", "restarts", "seg", "seg_peer")
 
     def __init__(self, index: int, sock: socket.socket) -> None:
         self.index, self.sock = index, sock
@@ -57,6 +62,8 @@ class WorkerSlot:
         self.unacked = 0
         self.started = 0.0
         self.restarts = 0
+        self.seg: socket.socket | None = None
+        self.seg_peer: socket.socket | None = None
 
 
 class Workers:
@@ -67,6 +74,7 @@ class Workers:
         rows = n + 1                  # one counter row per worker, the last for the main process
         self.mem = mmap.mmap(-1, layout_size(rows, clients_max))
         self.clients_max = clients_max
+        self.segment: mmap.mmap | None = None      # the client table, once it has grown
         self.tables = SharedTables(self.mem, rows, clients_max)
         self.tables.initialise()
         self.lock = _multiprocessing.SemLock(SEMAPHORE, 1, 1, f"/pen-{os.getpid()}-{id(self)}",
@@ -81,8 +89,50 @@ class Workers:
         return self.n
 
     def store(self, state: PenState, row: int) -> SharedStore:
-        return SharedStore(state, SharedTables(self.mem, self.n + 1, self.clients_max), row,
-                           self.lock, moves_bytes=row != self.main_row)
+        """The main process's store (over `tables`, which it grows), or worker `row`'s, in the
+        worker (over the client table of the day; later ones come over its socket)."""
+        if row == self.main_row:
+            return SharedStore(state, self.tables, row, self.lock, moves_bytes=False)
+        slot = self.slots[row]
+        assert slot.seg_peer is not None, "a worker's store is made in the worker"
+        return SharedStore(state, SharedTables(self.mem, self.n + 1, self.clients_max,
+                                               self.segment),
+                           row, self.lock, segment=follower(slot.seg_peer))
+
+    def grow_clients(self, clients_max: int) -> None:
+        """`clients_max` past the client table's size: a larger one in a memfd, every entry
+        rehashed into it under the lock; its descriptor goes to every worker before the lock
+        is released, so a worker that sees the new generation finds it waiting."""
+        capacity = client_capacity(clients_max)
+        if capacity <= self.tables.capacity:
+            return
+        size = segment_size(capacity)
+        fd = os.memfd_create("pen-clients", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            segment = mmap.mmap(fd, size)
+            if not self.lock.acquire(True, APPLY_WAIT):    # a dead worker's, not yet reaped
+                raise OSError(errno.EDEADLK, "the shared lock is held; try again")
+            try:
+                self.tables.grow(segment, capacity)
+                self.segment = segment
+                self._hand_out(fd)
+            finally:
+                self.lock.release()
+        finally:
+            os.close(fd)
+
+    def _hand_out(self, fd: int) -> None:
+        """The grown table's descriptor to every worker, under the lock."""
+        message = [b"%d" % self.tables.generation]
+        for slot in self.slots:
+            if slot.pid and slot.seg is not None:
+                try:
+                    socket.send_fds(slot.seg, message, [fd])
+                except OSError as e:    # it stops when it cannot follow, and is restarted
+                    if e.errno not in (errno.ECONNREFUSED, errno.EPIPE):     # (or it died)
+                        log.error("worker %d: cannot send it the grown client table: %s",
+                                  slot.index, e)
 
     # -- listeners ---------------------------------------------------------------------------
     def add_listeners(self, first: socket.socket, reuseport: bool, backlog: int) -> None:
@@ -113,6 +163,10 @@ class Workers:
         slot.unacked = 0
         os.set_blocking(slot.cmd_w, False)
         os.set_blocking(slot.ack_r, False)
+        if slot.seg is not None:
+            slot.seg.close()
+        slot.seg, slot.seg_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        slot.seg.setblocking(False)
         pid = os.fork()
         if pid == 0:                                   # the worker
             status = 70
@@ -123,6 +177,8 @@ class Workers:
                     for fd in (other.cmd_w, other.ack_r):
                         if other is not slot and fd >= 0:
                             os.close(fd)
+                    if other.seg is not None:
+                        other.seg.close()
                 status = run(slot)
             except BaseException:                      # noqa: BLE001 - a worker must exit
                 log.exception("worker %d failed", slot.index)
@@ -131,6 +187,8 @@ class Workers:
         os.close(slot.cmd_r)
         os.close(slot.ack_w)
         slot.cmd_r = slot.ack_w = -1
+        slot.seg_peer.close()
+        slot.seg_peer = None
         slot.pid, slot.started = pid, time.monotonic()
 
     def reap(self) -> list[WorkerSlot]:
@@ -307,6 +365,29 @@ class CommandFeed:
         except OSError as e:                  # the main process has gone: EOF follows
             if e.errno not in (errno.EPIPE, errno.EAGAIN):
                 raise
+
+
+def follower(sock: socket.socket) -> Callable[[int], mmap.mmap]:
+    """A worker's way to the client table of a generation (SharedStore's `segment`): its
+    descriptor, sent by the main process before that generation showed.  A worker that cannot
+    get it stops, and is restarted over the new table (a fork maps it)."""
+    def segment(generation: int) -> mmap.mmap:
+        sock.settimeout(FOLLOW_WAIT)
+        try:
+            while True:
+                msg, fds, _, _ = socket.recv_fds(sock, 32, 1)
+                if not fds:
+                    raise OSError(errno.EPIPE, "the main process sent no descriptor")
+                try:
+                    if msg == b"%d" % generation:      # (an earlier one was outgrown)
+                        return mmap.mmap(fds[0], 0)
+                finally:
+                    os.close(fds[0])
+        except OSError as e:
+            log.error("cannot map the grown client table (%s); this worker stops", e)
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
+    return segment
 
 
 def _how(status: int) -> str:

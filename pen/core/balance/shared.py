@@ -11,6 +11,10 @@ tests) holds, in fixed-size arrays:
   pending_max hold over the sum).
 - the client table: open addressing on the client's address, linear probing; a full probe
   window evicts its least recently seen entry (C pen evicted the least recently used slot).
+  It starts at the buffer's end, sized from -c; `clients_max` past that grows it (C pen's
+  "only grows"): under the lock, `grow` rehashes every entry into a larger buffer of its own
+  (a segment, made by the shell) and bumps the generation in the header, and every other
+  process maps that segment at its next lock (`attach`), one integer compared per lock.
 
 `SharedStore` is the `pen.core.balance.store.Store` over it: inside `deciding()` (the process-shared
 lock, given by the caller) it refreshes the Server objects the selection algorithms read from
@@ -22,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
-from typing import TYPE_CHECKING, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Union
 
 from pen.core.balance.clients import UNIX_CLIENT, Client, ClientTable
 from pen.core.balance.servers import MAX_SERVERS, NEVER, Server
@@ -30,6 +34,8 @@ from pen.core.balance.state import PenState
 
 if TYPE_CHECKING:
     import mmap
+
+    Buffer = Union[mmap.mmap, memoryview, bytearray]
 
 MAX_WORKERS = 64
 SERVER_SLOTS = MAX_SERVERS + 2          # the real servers, then emergency and abuse
@@ -43,7 +49,9 @@ KEY_CACHE = 4096                         # client keys remembered per process
 EMPTY_KEY = bytes(KEY)
 CLIENT_FIELDS = 5                        # server, connects, csx, crx (int64) + last (float)
 CL_SERVER, CL_CONNECTS, CL_CSX, CL_CRX = range(4)
+ENTRY = KEY + 8 * CLIENT_FIELDS          # bytes per client-table entry
 RING = 8192                              # change ring: client entries tracked, for the peers
+GENERATION, CAPACITY = range(2)          # the header: the client table's generation and size
 
 
 class Lock(Protocol):
@@ -67,10 +75,16 @@ def client_capacity(clients_max: int) -> int:
     return n
 
 
+def segment_size(capacity: int) -> int:
+    """Bytes of a client table of `capacity` entries: keys, then cl, then last."""
+    return capacity * ENTRY
+
+
 def layout_size(workers: int, clients_max: int) -> int:
-    cap = client_capacity(clients_max)
-    return (8 * SERVER_SLOTS * SERVER_FIELDS * workers + 16 * SERVER_SLOTS + 16
-            + 8 * WORKER_FIELDS * workers + cap * (KEY + 8 * CLIENT_FIELDS) + 8 * (RING + 1))
+    """Bytes of the shared buffer: the counters, the header, the ring, the first client table."""
+    return (8 * SERVER_SLOTS * SERVER_FIELDS * workers + 16 * SERVER_SLOTS + 16 + 16
+            + 8 * WORKER_FIELDS * workers + 8 * (RING + 1)
+            + segment_size(client_capacity(clients_max)))
 
 
 _V4_MAPPED = bytes(10) + b"\xff\xff"
@@ -100,15 +114,15 @@ def key_text(key: bytes) -> str:
 
 
 class SharedTables:
-    """Typed views of the buffer; `workers` rows of counters, the client table."""
+    """Typed views of the buffer; `workers` rows of counters, the client table (in the buffer,
+    or in `segment` once it has grown: the one the header names)."""
 
-    def __init__(self, buf: mmap.mmap | memoryview | bytearray, workers: int,
-                 clients_max: int) -> None:
+    def __init__(self, buf: Buffer, workers: int, clients_max: int,
+                 segment: Buffer | None = None) -> None:
         if not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"workers must be 1-{MAX_WORKERS}")
         mem = memoryview(buf)
         self.workers = workers
-        self.capacity = client_capacity(clients_max)
         at = 0
 
         def take(nbytes: int) -> memoryview:
@@ -122,14 +136,48 @@ class SharedTables:
         self.blacklisted_at = take(8 * SERVER_SLOTS).cast("d")
         self.up = take(8 * SERVER_SLOTS).cast("q")
         self.rr = take(16).cast("q")            # round robin pointer, last server chosen
+        self.head = take(16).cast("q")          # GENERATION, CAPACITY (0 at first: in `buf`)
         self.worker = take(8 * WORKER_FIELDS * workers).cast("q")
-        self.keys = take(self.capacity * KEY)
-        self.cl = take(8 * 4 * self.capacity).cast("q")
-        self.last = take(8 * self.capacity).cast("d")
         self.ring_head = take(8).cast("q")      # entries ever written to the ring
         self.ring = take(8 * RING).cast("q")
-        if at > len(mem):
+        capacity = client_capacity(clients_max)
+        if at + segment_size(capacity) > len(mem):
             raise ValueError("shared buffer too small")
+        self.generation = 0                     # the client table this process has mapped
+        self._view(mem[at:], capacity)
+        if segment is not None:
+            self.attach(segment)
+
+    def _view(self, segment: Buffer, capacity: int) -> None:
+        mem = memoryview(segment)
+        self.capacity = capacity
+        self.keys = mem[:capacity * KEY]
+        self.cl = mem[capacity * KEY:capacity * (KEY + 32)].cast("q")
+        self.last = mem[capacity * (KEY + 32):capacity * ENTRY].cast("d")
+
+    def attach(self, segment: Buffer) -> None:
+        """Another process grew the client table into `segment`: map it (the header holds its
+        generation and size)."""
+        self._view(segment, self.head[CAPACITY])
+        self.generation = self.head[GENERATION]
+
+    def grow(self, segment: Buffer, capacity: int) -> None:
+        """Under the lock: every entry (its key, cl row and last-seen time) rehashed into
+        `segment`, a zeroed buffer of segment_size(capacity), which becomes the table of a new
+        generation.  Oldest first, so should a probe window fill, the stalest entry goes, as
+        in `claim`.  The change ring's entry numbers are the old table's: its head jumps a
+        whole ring on, so a reader sees an overflow and reads the whole table again."""
+        if capacity <= self.capacity or len(segment) < segment_size(capacity):
+            raise ValueError(f"cannot grow the client table from {self.capacity} to {capacity}")
+        cl, order = self.cl, sorted((self.last[i], i, key) for i, key in self.entries())
+        self.head[CAPACITY] = capacity
+        self.head[GENERATION] = self.generation + 1
+        self.attach(segment)
+        for seen, i, key in order:
+            j, _ = self.claim(key)
+            self.cl[j * 4:j * 4 + 4] = cl[i * 4:i * 4 + 4]
+            self.last[j] = seen
+        self.ring_head[0] += RING + 1
 
     def initialise(self) -> None:
         for i in range(SERVER_SLOTS):
@@ -229,15 +277,24 @@ class SharedTables:
                 yield i, k
 
 
+def _grown_elsewhere(generation: int) -> Buffer:
+    raise RuntimeError(f"the client table grew to generation {generation} in another process, "
+                       "and this one has no way to it")
+
+
 class SharedStore:
     """The Store of one worker over SharedTables (pen.core.balance.store)."""
 
     def __init__(self, state: PenState, tables: SharedTables, worker: int,
-                 lock: Lock, moves_bytes: bool = True) -> None:
+                 lock: Lock, moves_bytes: bool = True,
+                 segment: Callable[[int], Buffer] | None = None) -> None:
         """`moves_bytes`: a worker (its byte counts are published to its row); the main
-        process, whose Server objects hold the sums, is not."""
+        process, whose Server objects hold the sums, is not.  `segment`: generation -> the
+        client table another process grew to (the shell maps it); None in the process that
+        grows it."""
         self.state, self.tables, self.worker, self.lock = state, tables, worker, lock
         self.moves_bytes = moves_bytes
+        self.segment = segment or _grown_elsewhere
         self.keys: dict[str, bytes] = {}     # address -> client key, a cache (KEY_CACHE)
 
     def deciding(self) -> SharedStore:
@@ -247,8 +304,10 @@ class SharedStore:
         """deciding(): the lock, then every Server object brought up to the sums."""
         self.lock.acquire()
         try:
-            self.refresh()
             t, st = self.tables, self.state
+            if t.head[GENERATION] != t.generation:     # the client table grew
+                t.attach(self.segment(t.head[GENERATION]))
+            self.refresh()
             st.rr_last, st.current = t.rr[0], t.rr[1]
         except BaseException:
             self.lock.release()
@@ -373,23 +432,41 @@ class SharedStore:
         client = Client(i, host, now, int(t.cl[base + CL_SERVER]), int(t.cl[base + CL_CONNECTS]))
         return client
 
-    def _holds(self, client: Client) -> bool:
-        """Is the client's entry still its own (not taken over by another client since)?"""
+    def _entry(self, client: Client) -> int:
+        """The client's entry now, or -1: its slot, unless another client took that over or
+        the table grew since (rehashed: then it is looked up, and the slot follows)."""
         key = self.keys.get(client.address)
         if key is None:
             key = client_key(client.address)
-        return self.tables.keys[client.slot * KEY:(client.slot + 1) * KEY] == key
+        t, i = self.tables, client.slot
+        if t.keys[i * KEY:(i + 1) * KEY] == key:
+            return i
+        i = t.find(key)
+        if i >= 0:
+            client.slot = i
+        return i
 
     def tracked(self, client: Client) -> None:
-        if self._holds(client):
-            self.tables.cl[client.slot * 4 + CL_SERVER] = client.server
-            self.tables.changed(client.slot)
+        i = self._entry(client)
+        if i >= 0:
+            self.tables.cl[i * 4 + CL_SERVER] = client.server
+            self.tables.changed(i)
 
     def client_done(self, client: Client) -> None:
-        if self._holds(client):
+        """Byte counts are added without the lock (as each worker's counters are); but into
+        the table of the current generation: a stale process takes the lock to follow it."""
+        if self.tables.head[GENERATION] != self.tables.generation:
+            with self:
+                self._add_bytes(client)
+        else:
+            self._add_bytes(client)
+
+    def _add_bytes(self, client: Client) -> None:
+        i = self._entry(client)
+        if i >= 0:
             t = self.tables
-            t.cl[client.slot * 4 + CL_CSX] += client.csx
-            t.cl[client.slot * 4 + CL_CRX] += client.crx
+            t.cl[i * 4 + CL_CSX] += client.csx
+            t.cl[i * 4 + CL_CRX] += client.crx
 
     def connecting(self, srv: Server, delta: int) -> None:
         self.tables.add(self.worker, srv.index, PENDING, delta)

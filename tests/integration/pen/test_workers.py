@@ -6,7 +6,7 @@ import signal
 import socket
 import time
 
-from support.control import cmd, start_pen
+from support.control import cmd, start_pen, wait_control
 
 from support.procs import Pen, wait_for
 
@@ -202,3 +202,77 @@ def test_workers_from_the_config_file_and_auto(backends, tmp_path) -> None:
             assert pen.children() == []
     finally:
         pen.stop()
+
+
+def _served_from(pen: Pen, source: str) -> str:
+    with pen.connect(source=source) as s:
+        return served_by(s)
+
+
+def test_clients_max_grows_the_shared_client_table_keeping_every_client(backends, tmp_path) -> None:
+    """`clients_max` past the table -c laid out grows it under the workers (issue 16): pen
+    remembers more clients than the first table held, and every client keeps its server."""
+    a, b = backends("name", "a", "b")
+    path = str(tmp_path / "ctl.sock")
+    pen = Pen(a.addr, b.addr, opts=["--workers", "2", "-c", "300", "-C", path], reuseport=True)
+    held: list[socket.socket] = []
+    try:
+        wait_control(path)
+        wait_for(lambda: len(pen.children()) == 2, 10, what="two workers")
+        early = [f"127.1.{i // 200}.{i % 200 + 1}" for i in range(400)]
+        ties = {h: _served_from(pen, h) for h in early}
+        assert set(ties.values()) == {"a", "b"}
+        assert cmd(path, "clients_max") == "300\n"
+        assert cmd(path, "clients_max 200") == "300\n"            # only grows, as C pen
+        assert cmd(path, "clients_max 4000") == "4000\n"
+        assert cmd(path, "clients_max 1000") == "4000\n"
+        late = [f"127.2.{i // 200}.{i % 200 + 1}" for i in range(1400)]   # -c 300: 1024 entries
+        ties.update({h: _served_from(pen, h) for h in late})
+        listed = {line.split()[0]: line for line in cmd(path, "recent 3600").splitlines()}
+        assert set(ties) <= set(listed), len(set(ties) - set(listed))
+        assert {h: _served_from(pen, h) for h in early} == {h: ties[h] for h in early}
+        tracked = early[7]
+
+        def thirty_on_both_workers(connects: int) -> None:
+            """30 connections of the tracked client, spread over both workers: one server."""
+            held[:] = [pen.connect(source=tracked) for _ in range(30)]
+            assert {served_by(s) for s in held} == {ties[tracked]}
+            spread = wait_for(lambda: (lambda h: h if sum(h.values()) == 30 else None)(
+                holders(pen, pen.port)), 5, what="30 connections held")
+            assert all(n > 0 for n in spread.values()), spread
+            listed = {line.split()[0]: line for line in cmd(path, "recent 3600").splitlines()}
+            assert listed[tracked].startswith(f"{tracked} connects {connects} "), listed[tracked]
+            for s in held:
+                s.close()
+        thirty_on_both_workers(32)
+        assert cmd(path, "clients_max 20000000").startswith("error: clients_max: 20000000 is over")
+        assert cmd(path, "clients_max 9000") == "9000\n"            # a second growth
+        listed = {line.split()[0]: line for line in cmd(path, "recent 3600").splitlines()}
+        assert set(ties) <= set(listed), len(set(ties) - set(listed))
+        victim = pen.children()[0]              # a worker forked after the growth maps it too
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(pen.children()) == 2 and victim not in pen.children(), 10,
+                 what="a new worker")
+        thirty_on_both_workers(62)
+        assert "Traceback" not in pen.errors() and "client table" not in pen.errors()
+    finally:
+        for s in held:
+            s.close()
+        pen.stop()
+
+
+def test_a_worker_maps_the_grown_table_it_is_told_of_skipping_outgrown_ones() -> None:
+    """The descriptors come over the worker's socket, one per growth: it maps the one of the
+    generation the header names (two growths between two of its locks: the first is closed)."""
+    from pen.engine.workers import follower
+    main, worker = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with main, worker:
+        for generation, mark in ((1, b"x"), (2, b"y")):
+            fd = os.memfd_create("test")
+            os.ftruncate(fd, 4096)
+            os.pwrite(fd, mark, 0)
+            socket.send_fds(main, [b"%d" % generation], [fd])
+            os.close(fd)
+        segment = follower(worker)(2)
+        assert len(segment) == 4096 and segment[:1] == b"y"
+        segment.close()

@@ -4,13 +4,16 @@ from __future__ import annotations
 import threading
 
 from pen.core.balance.dispatch import CONNECT, REFUSE, Dispatcher
-from pen.core.balance.shared import C, SharedStore, SharedTables, client_key, layout_size
+from pen.core.balance.shared import (C, CL_CRX, CL_CSX, RING, SharedStore, SharedTables,
+                                     client_key, layout_size, segment_size)
 from support.balance import state
 
 NOW = 1000.0
 
 
-def workers(n_servers: int = 2, n: int = 2, **settings) -> tuple[SharedTables, list[Dispatcher]]:
+def workers(n_servers: int = 2, n: int = 2, segments: dict[int, bytearray] | None = None,
+            **settings) -> tuple[SharedTables, list[Dispatcher]]:
+    """`segments`: generation -> the client table grown to (what the shell maps)."""
     clients_max = settings.get("clients_max", 2048)
     buf = bytearray(layout_size(n, clients_max))
     tables = SharedTables(buf, n, clients_max)
@@ -19,7 +22,9 @@ def workers(n_servers: int = 2, n: int = 2, **settings) -> tuple[SharedTables, l
     out = []
     for w in range(n):
         st = state(*range(10081, 10081 + n_servers), host="127.0.0.1", **settings)
-        out.append(Dispatcher(st, SharedStore(st, SharedTables(buf, n, clients_max), w, lock)))
+        store = SharedStore(st, SharedTables(buf, n, clients_max), w, lock,
+                            segment=None if segments is None else segments.__getitem__)
+        out.append(Dispatcher(st, store))
     return tables, out
 
 
@@ -171,3 +176,87 @@ def test_ipv4_clients_spread_over_the_whole_table() -> None:
         w0.closed(t, NOW)
     assert sum(1 for _ in tables.entries()) == len(hosts)
     assert all(tables.find(client_key(h)) >= 0 for h in hosts)
+
+
+def grow(d: Dispatcher, segments: dict[int, bytearray], capacity: int) -> None:
+    """What the main process does for `clients_max`: under the lock, a new segment."""
+    store = d.store
+    assert isinstance(store, SharedStore)
+    seg = bytearray(segment_size(capacity))
+    with store.lock:
+        store.tables.grow(seg, capacity)
+        segments[store.tables.generation] = seg
+
+
+def visit(d: Dispatcher, host: str, now: float, sx: int = 0) -> int:
+    t = d.admit(host, 1, now)
+    d.connect_started(t, now, established=True)
+    t.client.csx = sx
+    d.closed(t, now)
+    return t.server
+
+
+def test_the_client_table_grows_keeping_every_entry_and_every_process_follows() -> None:
+    segments: dict[int, bytearray] = {}
+    tables, (main, w1) = workers(3, segments=segments, clients_max=8)   # 64 entries
+    hosts = [f"198.51.100.{i}" for i in range(40)]
+    ties = {h: visit(w1, h, NOW + i, sx=i) for i, h in enumerate(hosts)}
+    before = {h: (tables.cl[tables.find(client_key(h)) * 4:][:4].tolist(),
+                  tables.last[tables.find(client_key(h))]) for h in hosts}
+    head = tables.ring_head[0]
+    grow(main, segments, 256)
+    grown = main.store.tables                       # the grower's own views moved on
+    assert grown.capacity == 256 and grown.generation == 1
+    for h in hosts:                                 # rehashed: probing finds every one
+        i = grown.find(client_key(h))
+        assert i >= 0
+        assert (grown.cl[i * 4:i * 4 + 4].tolist(), grown.last[i]) == before[h]
+    assert w1.store.tables.generation == 0          # stale until its next lock
+    for h in hosts[:5]:
+        assert visit(w1, h, NOW + 100) == ties[h]   # its server kept, in the other process
+    assert w1.store.tables.generation == 1 and w1.store.tables.capacity == 256
+    i = grown.find(client_key(hosts[0]))
+    assert grown.cl[i * 4 + 1] == 2                 # connects: both visits, one entry
+    # the ring's entry numbers were the old table's: its reader is told to read everything
+    assert grown.changes_since(head)[2] is True
+    assert grown.changes_since(grown.ring_head[0]) == ([], grown.ring_head[0], False)
+    assert grown.ring_head[0] - head > RING
+
+
+def test_a_grown_table_holds_more_clients_than_the_first_could() -> None:
+    segments: dict[int, bytearray] = {}
+    tables, (main, w1) = workers(2, segments=segments, clients_max=8)
+    grow(main, segments, 512)
+    hosts = [f"203.0.113.{i}" for i in range(200)] + [f"2001:db8::{i:x}" for i in range(100)]
+    ties = {h: visit(w1, h, NOW) for h in hosts}
+    t = w1.store.tables
+    assert sum(1 for _ in t.entries()) == len(hosts) > 64
+    assert all(visit(main, h, NOW + 1) == ties[h] for h in hosts)
+
+
+def test_a_connection_that_ends_after_the_growth_counts_in_the_new_table() -> None:
+    """Its client's slot was the old table's: the bytes and a later tie follow the entry."""
+    segments: dict[int, bytearray] = {}
+    _, (main, w1) = workers(2, segments=segments, clients_max=8)
+    for i in range(30):
+        visit(w1, f"192.0.2.{i}", NOW)
+    t = w1.admit("192.0.2.29", 1, NOW)
+    w1.connect_started(t, NOW, established=True)
+    grow(main, segments, 1024)
+    t.client.csx, t.client.crx = 500, 9
+    w1.closed(t, NOW)                              # w1 is stale: it follows, then adds
+    grown = main.store.tables
+    i = grown.find(client_key("192.0.2.29"))
+    assert (grown.cl[i * 4 + CL_CSX], grown.cl[i * 4 + CL_CRX]) == (500, 9)
+    assert t.client.slot == i
+
+
+def test_the_client_table_only_grows() -> None:
+    import pytest
+    tables, _ = workers(2, clients_max=8)
+    for capacity in (32, 64):
+        with pytest.raises(ValueError):
+            tables.grow(bytearray(segment_size(capacity)), capacity)
+    with pytest.raises(ValueError):
+        tables.grow(bytearray(segment_size(64)), 128)           # too small a buffer
+    assert tables.capacity == 64 and tables.generation == 0
