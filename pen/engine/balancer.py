@@ -26,18 +26,13 @@ from pen.core.balance.state import PenState
 from pen.core.balance.store import Store
 from pen.core.formats import accesslog
 from pen.core.formats.httphead import RequestRewriter
-from pen.core.formats.proxyproto import encode_v1, encode_v2
 from pen.core.requestlog import ReadLog
 from pen.engine import listener as listeners
 from pen.engine import tls
 from pen.engine.conn import Conn
-from pen.engine.dummy import serve_dummy
 from pen.engine.health import HealthChecker
 from pen.engine.logsink import LogSink, open_logsink
-from pen.engine.proxyin import ProxyReader
 from pen.engine.reactor import EPOLLIN, Reactor
-from pen.engine.tlsaccept import TlsHandshake
-from pen.engine.udp import UdpBalancer
 from pen.resolve import resolve_endpoint
 from pen.settings import DSR_PSEUDO_PORT, dsr_all_ports
 
@@ -46,6 +41,11 @@ if TYPE_CHECKING:
 
     from pen.core.control import Interpreter
     from pen.core.history import History
+    from pen.engine.tlsaccept import TlsHandshake
+    from pen.engine.udp import UdpBalancer
+
+# UDP, PROXY, TLS termination and `dummy` are imported where a listener or connection first
+# needs them: pen's start-up imports only what its options use (issue 16).
 
 log = logging.getLogger("pen")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING}
@@ -104,6 +104,7 @@ class Balancer:
         self.listen_text = text
         self.listen_port = "" if endpoint.unix else str(listeners.bound_port(sock))
         if s.udp:
+            from pen.engine.udp import UdpBalancer
             self.udp = UdpBalancer(self, sock)
         else:
             self.reactor.add(sock.fileno(), 0, self.on_accept)
@@ -200,6 +201,7 @@ class Balancer:
             host, port = "", 0
         self.dispatcher.accepted()
         if s.accept_proxy:
+            from pen.engine.proxyin import ProxyReader
             ProxyReader(self, sock, host, port).start()     # then admit() with the real client
             return
         self.admit(sock, host, port)
@@ -217,6 +219,7 @@ class Balancer:
                 self.dispatcher.refuse_unadmitted()
                 sock.close()
                 return
+            from pen.engine.tlsaccept import TlsHandshake
             TlsHandshake(self, tsock, host, port, dst).start()
             return
         self.start_client(sock, host, port, dst)
@@ -235,6 +238,7 @@ class Balancer:
         conn.dst = dst
         self.conns[index] = conn
         if s.dummy:
+            from pen.engine.dummy import serve_dummy
             serve_dummy(conn)             # penctl `dummy`: pen answers itself
             return
         if self.logsink is not None or s.http:
@@ -525,6 +529,7 @@ def proxy_header(conn: Conn, version: int) -> bytes:
         src, sport, dst, dport = "", 0, "", 0
     else:
         dst, dport = conn.dst if conn.dst else (local[0], local[1])
+    from pen.core.formats.proxyproto import encode_v1, encode_v2
     return (encode_v2 if version == 2 else encode_v1)(src, sport, dst, dport)
 
 

@@ -20,7 +20,6 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 import time
 from concurrent.futures import Future
 
@@ -107,6 +106,7 @@ class EngineEffects:
     def write_file(self, path: str, text: str) -> None:
         """Write whole or not at all: a temporary file beside the target, then rename."""
         directory = os.path.dirname(os.path.abspath(path))
+        import tempfile                  # `write` only: not on every start-up's path
         fd, tmp = tempfile.mkstemp(prefix=".pen-", dir=directory)
         try:
             with os.fdopen(fd, "w") as f:

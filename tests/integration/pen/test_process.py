@@ -208,13 +208,16 @@ def test_log_ports_adds_the_connection_to_file_lines(backends, tmp_path) -> None
 
 
 def test_start_up_imports_only_what_the_options_use(backends) -> None:
-    """Start-up time (issue 16): a plain `pen -f` imports no peer, DSR or syslog code and no
-    HTML parser (PYTHONVERBOSE lists every module the process imported, on stderr)."""
+    """Start-up time (issue 16): a plain `pen -f` imports no peer, DSR, UDP, PROXY, TLS
+    handshake or syslog code, no HTML parser and not click (PYTHONVERBOSE lists every module
+    the process imported, on stderr)."""
     (a,) = backends("name", "a")
     with Pen(a.addr, env={"PYTHONVERBOSE": "1"}) as pen:
         assert fetch_name(pen) == "a"
         imported = {line.split("'")[1] for line in pen.errors().splitlines()
                     if line.startswith("import '")}
     assert "pen.engine.balancer" in imported                 # the listing is complete
-    unused = {"pen.engine.peers", "pen.engine.dsr", "logging.handlers", "html.parser"}
+    unused = {"pen.engine.peers", "pen.engine.dsr", "logging.handlers", "html.parser", "click",
+              "pen.engine.udp", "pen.engine.proxyin", "pen.core.formats.proxyproto",
+              "pen.engine.tlsaccept", "pen.engine.dummy", "tempfile"}
     assert not unused & imported, unused & imported
