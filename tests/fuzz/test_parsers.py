@@ -10,7 +10,7 @@ from support.control import make
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pen import cli
+from pen import cli, cliopts
 from pen.core.formats import accesslog, configfile, proxyproto, weblog
 from pen.core.addr import AddressError, parse_listen, parse_server
 from pen.core.formats.httphead import RequestRewriter
@@ -40,11 +40,14 @@ def test_server_specs_and_listen_addresses(text: str, default_port: str) -> None
 
 
 OPTS = st.sampled_from(["-x", "-c", "-t", "-b", "-T", "-q", "-m", "-e", "-B", "-C", "-F", "-l",
-                        "-w", "-u", "-L", "-S", "-D", "-N", "-i", "-h", "-r", "--confine", "-o"])
+                        "-w", "-u", "-L", "-S", "-D", "-N", "-i", "-h", "-r", "--confine", "-o",
+                        "-dd", "-fr", "-c5", "--workers", "--workers=2", "--tls-handshake-timeout",
+                        "--peer", "--wor", "--", "-", "--help", "--version"])
+ARGV = st.lists(st.one_of(OPTS, ADDRISH, st.text(max_size=10)), max_size=8)
 
 
 @FAST
-@given(st.lists(st.one_of(OPTS, ADDRISH, st.text(max_size=10)), max_size=8))
+@given(ARGV)
 def test_command_line(argv: list[str]) -> None:
     """The click command parses, then build_settings checks: only usage errors come out."""
     try:
@@ -52,8 +55,23 @@ def test_command_line(argv: list[str]) -> None:
         params = dict(ctx.params)
         args = params.pop("args")
         cli.build_settings(args, params)
-    except (click.exceptions.ClickException, click.exceptions.Exit):
+    except (click.exceptions.ClickException, click.exceptions.Exit, cli.OptionError):
         pass
+
+
+@FAST
+@given(ARGV)
+def test_the_fast_command_line_reading_is_clicks(argv: list[str]) -> None:
+    """pen.cliopts reads a command line as click does, or leaves it to click: never another
+    value, and never a line click would refuse or answer (help, version)."""
+    fast = cliopts.parse_fast(list(argv))
+    try:
+        params = dict(cli.command.make_context("pen", list(argv)).params)
+    except (click.exceptions.ClickException, click.exceptions.Exit):
+        assert fast is None, argv
+        return
+    if fast is not None:
+        assert fast == (tuple(params.pop("args")), params), argv
 
 
 @FAST
