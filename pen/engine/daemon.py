@@ -11,6 +11,7 @@ Errors before the loop starts are reported on stderr and exit 1: nothing runs ha
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import pwd
@@ -299,10 +300,26 @@ def spawn_workers(bal: Balancer, workers: Workers) -> None:
     log.info("%d workers started (pids %s)", workers.n, " ".join(map(str, workers.pids())))
 
 
+# Modules the engine imports where a connection or a run-time command first needs them, so
+# that start-up imports only what its options use (issue 16).  A jail holds no Python library:
+# a chrooted pen imports them all before the chroot (tests/unit/pen/engine/test_daemon.py
+# checks that every import inside an engine function is here or is made before the chroot).
+BEFORE_CHROOT = (
+    "pen.engine.udp",                  # balancer.open_listener: -U, or `listen` at run time
+    "pen.engine.proxyin",              # balancer.new_connection: accept_proxy
+    "pen.core.formats.proxyproto",     # balancer.proxy_header: send_proxy
+    "pen.engine.tlsaccept",            # balancer.admit: TLS termination (-E, reloaded on HUP)
+    "pen.engine.dummy",                # balancer.start_client: penctl `dummy`
+    "tempfile",                        # control_server.write_file: penctl `write`
+)
+
+
 def drop_privileges_and_files(bal: Balancer, settings: Settings) -> None:
     if settings.user:
         pw = pwd.getpwnam(settings.user)      # before chroot: /etc/passwd is outside the jail
     if settings.chroot:
+        for name in BEFORE_CHROOT:
+            importlib.import_module(name)
         os.chroot(settings.chroot)
         os.chdir("/")
     if settings.logfile:
