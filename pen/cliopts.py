@@ -104,6 +104,7 @@ _BY_NAME = {name: opt for opt in OPTIONS for name in opt.names}
 _TAKES_VALUE = (VALUE, MANY, SECONDS, WORKERS)
 _SHORT = "".join(n[1] + (":" if o.kind in _TAKES_VALUE else "")
                  for o in OPTIONS for n in o.names if len(n) == 2)
+_LONG_NAMES = frozenset(n[2:] for n in _BY_NAME if n.startswith("--"))
 _LONG = [n[2:] + ("=" if o.kind in _TAKES_VALUE else "")
          for o in OPTIONS for n in o.names if n.startswith("--")]
 
@@ -132,7 +133,7 @@ def parse_fast(argv: list[str]) -> tuple[tuple[str, ...], dict[str, Any]] | None
     for arg in argv:
         if arg == "--":
             break
-        if arg.startswith("--") and arg[2:].split("=", 1)[0] not in {n[2:] for n in _BY_NAME}:
+        if arg.startswith("--") and arg[2:].split("=", 1)[0] not in _LONG_NAMES:
             return None
     try:
         pairs, args = getopt.gnu_getopt(argv, _SHORT, _LONG)

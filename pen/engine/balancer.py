@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from pen.engine.udp import UdpBalancer
 
 # UDP, PROXY, TLS termination and `dummy` are imported where a listener or connection first
-# needs them: pen's start-up imports only what its options use (issue 16).
+# needs them: pen's start-up imports only what its options use (issue 16).  A chrooted pen
+# imports them before the chroot: a new one of these goes into daemon.BEFORE_CHROOT too.
 
 log = logging.getLogger("pen")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING}
