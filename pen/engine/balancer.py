@@ -29,7 +29,7 @@ from pen.core.formats.httphead import RequestRewriter
 from pen.core.requestlog import ReadLog
 from pen.engine import listener as listeners
 from pen.engine import tls
-from pen.engine.conn import Conn
+from pen.engine.conn import Conn, stream_socket
 from pen.engine.health import HealthChecker
 from pen.engine.logsink import LogSink, open_logsink
 from pen.engine.reactor import EPOLLIN, Reactor
@@ -189,7 +189,7 @@ class Balancer:
                 if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
                     continue
                 raise
-            self.new_connection(socket.socket(family, socket.SOCK_STREAM, 0, fd), addr)
+            self.new_connection(stream_socket(family, fd=fd), addr)
 
     # -- a new client ------------------------------------------------------------------------
     def new_connection(self, sock: socket.socket, addr: tuple | str) -> None:

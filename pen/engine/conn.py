@@ -9,6 +9,7 @@ half-closed streams lose nothing.  A reset on one side is passed on as a reset o
 """
 from __future__ import annotations
 
+import _socket
 import errno
 import logging
 import os
@@ -16,7 +17,7 @@ import socket
 import ssl
 import struct
 from enum import Enum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from pen.core.formats import httpresp
 from pen.engine import pipes, transparent
@@ -130,7 +131,7 @@ class Conn:
         if addr is None:
             return errno.EDESTADDRREQ       # selection never picks a server without an address
         try:
-            up = socket.socket(srv.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            up = stream_socket(srv.family, socket.SOCK_NONBLOCK)
         except OSError as e:
             return e.errno or errno.EMFILE
         try:
@@ -626,21 +627,25 @@ class Conn:
             self._refuse_now()           # the server closed: answer the refused request now
             return
         fast = self.bal.state.settings.tcp_fastclose
+        # both ways finished: close() sends each FIN itself (every byte was read, so no RST),
+        # and a shutdown(SHUT_WR) just before it would be a wasted syscall
+        done = self.down_eof and self.up_eof and self.to_up is None and self.to_down is None
         if (self.down_eof and self.to_up is None and not self.shut & SHUT_UP
                 and not (self.rewriter is not None and self.rewriter.waiting())):
             if fast in ("down", "both") and not self.refuse:    # a refusal is not the client
                 self.close()                                      # closing: answer it first
                 return
             self.shut |= SHUT_UP
-            if not self.up_tls:             # TLS has no half-close: wait for the server to end
+            if not self.up_tls and not done:    # TLS has no half-close: wait for the server
                 self._shutdown(self.up)
         if self.up_eof and self.to_down is None and not self.shut & SHUT_DOWN:
             if fast in ("up", "both") or self.tls:    # no TLS half-close: close_notify ends it
                 self.close()
                 return
             self.shut |= SHUT_DOWN
-            self._shutdown(self.down)
-        if self.down_eof and self.up_eof and self.to_up is None and self.to_down is None:
+            if not done:
+                self._shutdown(self.down)
+        if done:
             self.close()
         else:
             self.update()
@@ -722,6 +727,16 @@ def _server(conn: Conn) -> Server:
 def _pending(sock: socket.socket | None) -> int:
     """Decrypted bytes a TLS socket holds beyond what the kernel socket shows (0 for plain)."""
     return sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+
+
+def stream_socket(family: int, flags: int = 0, fd: int | None = None) -> socket.socket:
+    """A TCP (or unix stream) socket object for the data path: CPython's C socket type itself.
+    socket.py's subclass adds a Python __init__ and close() wrapper (and enum conversions) that
+    cost about 1.5 µs per connection (bench/PROFILE.md), for features the data path never uses
+    (makefile, context manager, sendfile).  It has every method pen calls on a client or server
+    socket, and ssl.SSLContext.wrap_socket takes it; the cast is for the annotations (typeshed
+    names the subclass), so nothing here may test isinstance(x, socket.socket)."""
+    return cast(socket.socket, _socket.socket(family, socket.SOCK_STREAM | flags, 0, fd))
 
 
 def connect_error(sock: socket.socket) -> int:

@@ -325,6 +325,7 @@ class Dispatcher:
         elif was == QUEUED:
             self.queue.remove(ticket)      # its place in queue_max is free at once
         ticket.phase, ticket.step = CLOSED, DONE
+        ticket.owner = None       # no cycle with the shell's Conn: freed without the collector
         self.store.client_done(ticket.client)
         self.nconns -= 1
         self.store.count(-1, 0)
