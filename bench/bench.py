@@ -319,16 +319,20 @@ def make_balancer(kind: str, tmp: Path, backends: list[int], conns: int = 10000,
                   control: bool = False) -> Balancer:
     """kind: cpen, penha, penha-wN (pen-ha with --workers N), penhac and penhac-wN (the same
     with the hot path compiled by scripts/compile.sh, the tree in $PEN_BENCH_COMPILED_TREE),
-    penha-alt (pen-ha from the tree in $PEN_BENCH_ALT_TREE, to compare a change side by side),
-    haproxy."""
+    penha-alt and penha-alt-wN (pen-ha from the tree in $PEN_BENCH_ALT_TREE, to compare a change
+    side by side),
+    haproxy, haproxy-tN (HAProxy with N threads: what a C balancer does with N cores here)."""
     port = free_port()
     b1, b2 = (f"127.0.0.1:{p}" for p in backends)
-    cport = free_port() if control and kind != "haproxy" else None
-    if kind == "haproxy":
+    cport = free_port() if control and not kind.startswith("haproxy") else None
+    if kind == "haproxy" or kind.startswith("haproxy-t"):
+        threads = kind.partition("-t")[2] or "1"
+        if not (threads.isascii() and threads.isdigit()):
+            raise ValueError(f"unknown balancer {kind!r}")
         cfg = tmp / f"haproxy-{port}.cfg"
         cfg.write_text(f"""
 global
-  nbthread 1
+  nbthread {threads}
   maxconn {idle_capacity(conns)}
 defaults
   mode tcp
@@ -346,7 +350,7 @@ backend be
         return Balancer(kind, [HAPROXY, "-db", "-f", str(cfg)], port)
     if kind == "cpen":
         exe = C_PEN
-    elif kind in ("penha", "penha-alt", "penha-peer") or kind.startswith(("penha-w", "penhac")):
+    elif kind in ("penha", "penha-peer") or kind.startswith(("penha-w", "penhac", "penha-alt")):
         exe = str(VENV_PEN)
     else:
         raise ValueError(f"unknown balancer {kind!r}")
@@ -370,7 +374,7 @@ backend be
         return Balancer(kind, argv, port, cport)
     argv += [f"127.0.0.1:{port}", b1, b2]
     env = None
-    if kind == "penha-alt":
+    if kind.startswith("penha-alt"):
         # PYTHONPATH comes before the editable install's finder on sys.meta_path
         env = {"PYTHONPATH": os.environ["PEN_BENCH_ALT_TREE"]}
     elif kind.startswith("penhac"):
@@ -393,7 +397,8 @@ def byte_compile(trees: list) -> str:
 def worker_count(kind: str) -> int:
     """penha-wN / penhac-wN: N; any other kind: 1."""
     _, _, n = kind.partition("-w")
-    return int(n) if kind.startswith(("penha-w", "penhac-w")) and n.isascii() and n.isdigit() else 1
+    return (int(n) if kind.startswith(("penha-w", "penhac-w", "penha-alt-w")) and n.isascii()
+            and n.isdigit() else 1)
 
 
 def workers_supported() -> str | None:
@@ -634,6 +639,11 @@ def targets(summ: dict, idle: list[dict]) -> list[tuple[str, str, str, str]]:
         row(f"{b}: bulk MiB/s >= 1.5x C pen", ratio("bulk", b, "mib_s"), ">=", 1.5, b)
     if not wkinds:
         rows.append(("--workers 2 targets", "n/a", "-", "penha-w2 not measured"))
+    for b in sorted(b for b in measured if b.startswith("haproxy-t")):
+        # not a target: what a C balancer with as many threads reaches on this machine
+        row(f"reference, {b}: new conn/s >= 1.1x C pen", ratio("close", b, "req_s"), ">=", 1.1, b)
+        row(f"reference, {b}: keep-alive req/s >= 0.9x C pen", ratio("keepalive", b, "req_s"),
+            ">=", 0.9, b)
     pi = [i for i in idle if i["balancer"] == "penha"]
     if pi:
         k = pi[0]["kib_per_conn"]
@@ -809,9 +819,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     ap.add_argument("--quick", action="store_true",
                     help="a ~1-minute smoke run: 1 rep of 3 s, 2,000 idle connections")
-    ap.add_argument("--balancers", default="cpen,haproxy,penha,penha-w2,penhac,penhac-w2",
+    ap.add_argument("--balancers",
+                    default="cpen,haproxy,haproxy-t2,penha,penha-w2,penhac,penhac-w2",
                     help="comma list of cpen, haproxy, penha, penha-wN, penhac, penhac-wN "
-                         "(compiled: --compiled-tree), penha-alt, penha-peer")
+                         "(compiled: --compiled-tree), penha-alt, penha-alt-wN, penha-peer, "
+                         "haproxy-tN (N threads)")
     ap.add_argument("--compiled-tree", type=Path, default=HERE.parent / "build" / "compiled",
                     help="the tree scripts/compile.sh made, for penhac and penhac-wN "
                          "(default build/compiled)")
@@ -858,10 +870,10 @@ def main(argv: list[str] | None = None) -> int:
         if not (a.alt_tree / "pen" / "cli.py").exists():
             ap.error(f"--alt-tree {a.alt_tree}: no pen/cli.py there")
         os.environ["PEN_BENCH_ALT_TREE"] = str(a.alt_tree.resolve())
-        if "penha-alt" not in balancers:
+        if not any(b.startswith("penha-alt") for b in balancers):
             balancers.append("penha-alt")
         notes.append(f"penha-alt is pen-ha from {a.alt_tree.resolve()}")
-    elif "penha-alt" in balancers:
+    elif any(b.startswith("penha-alt") for b in balancers):
         ap.error("penha-alt needs --alt-tree DIR")
     if any(b.startswith("penhac") for b in balancers):
         if not (a.compiled_tree / "pen" / "cli.py").exists():
