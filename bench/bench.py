@@ -348,6 +348,11 @@ backend be
   server s2 {b2}
 """)
         return Balancer(kind, [HAPROXY, "-db", "-f", str(cfg)], port)
+    if kind in ("proto-user", "proto-sockmap"):
+        # bench/sockmap_proto.py: a minimal forwarder, with or without the kernel forwarding
+        return Balancer(kind, [sys.executable, str(HERE / "sockmap_proto.py"), "--mode",
+                               kind.partition("-")[2], str(port),
+                               *(str(p) for p in backends)], port)
     if kind == "cpen":
         exe = C_PEN
     elif kind in ("penha", "penha-peer") or kind.startswith(("penha-w", "penhac", "penha-alt")):
@@ -823,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
                     default="cpen,haproxy,haproxy-t2,penha,penha-w2,penhac,penhac-w2",
                     help="comma list of cpen, haproxy, penha, penha-wN, penhac, penhac-wN "
                          "(compiled: --compiled-tree), penha-alt, penha-alt-wN, penha-peer, "
-                         "haproxy-tN (N threads)")
+                         "haproxy-tN (N threads), proto-user, proto-sockmap "
+                         "(bench/sockmap_proto.py)")
     ap.add_argument("--compiled-tree", type=Path, default=HERE.parent / "build" / "compiled",
                     help="the tree scripts/compile.sh made, for penhac and penhac-wN "
                          "(default build/compiled)")
