@@ -269,9 +269,10 @@ def serve(port: int, backends: list[int], mode: str) -> None:
                     by_fd[down.fileno()] = by_fd[up.fileno()] = p
                     ep.register(up.fileno(), OUT)
                 continue
-            p = by_fd.get(fd)
-            if p is None:
+            found = by_fd.get(fd)
+            if found is None:
                 continue
+            p = found
             if not p.connected:
                 if p.up.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
                     close(p)
