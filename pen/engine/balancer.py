@@ -29,7 +29,7 @@ from pen.core.formats.httphead import RequestRewriter
 from pen.core.requestlog import ReadLog
 from pen.engine import listener as listeners
 from pen.engine import tls
-from pen.engine.conn import Conn, stream_socket
+from pen.engine.conn import CONNECT_UNDER_WAY, Conn, stream_socket
 from pen.engine.health import HealthChecker
 from pen.engine.logsink import LogSink, open_logsink
 from pen.engine.reactor import EPOLLIN, Reactor
@@ -259,7 +259,7 @@ class Balancer:
                 srv = ticket.srv
                 assert srv is not None, "a CONNECT step names its server"
                 err = conn.start_connect(srv)
-                if err in (0, errno.EINPROGRESS, errno.EAGAIN):
+                if err in CONNECT_UNDER_WAY:
                     self.connect_started(conn, err == 0)
                     return
                 conn.detach_upstream()

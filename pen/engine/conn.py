@@ -38,6 +38,14 @@ _buffer = bytearray(BUFSIZE)
 _view = memoryview(_buffer)
 _LINGER0 = struct.pack("ii", 1, 0)
 _NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+# constants read on every connection, bound once: a compiled module looks a module attribute
+# up by name on each use
+_STREAM: Final = int(socket.SOCK_STREAM)
+_NONBLOCK: Final = int(socket.SOCK_NONBLOCK)
+_AF_UNIX: Final = int(socket.AF_UNIX)
+_SHUT_WR: Final = int(socket.SHUT_WR)
+CONNECT_UNDER_WAY: Final = (0, errno.EINPROGRESS, errno.EAGAIN)
+_c_socket: Final = _socket.socket
 
 SHUT_UP = 1
 SHUT_DOWN = 2
@@ -131,11 +139,11 @@ class Conn:
         if addr is None:
             return errno.EDESTADDRREQ       # selection never picks a server without an address
         try:
-            up = stream_socket(srv.family, socket.SOCK_NONBLOCK)
+            up = stream_socket(srv.family, _NONBLOCK)
         except OSError as e:
             return e.errno or errno.EMFILE
         try:
-            if srv.family != socket.AF_UNIX:
+            if srv.family != _AF_UNIX:
                 up.setsockopt(*_NODELAY)
                 if s.keepalive:
                     up.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -146,7 +154,7 @@ class Conn:
             err = up.connect_ex(addr)
         except OSError as e:
             err = e.errno or errno.EIO
-        if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+        if err not in CONNECT_UNDER_WAY:
             up.close()
             return err
         self.up, self.ufd, self.srv = up, up.fileno(), srv
@@ -654,7 +662,7 @@ class Conn:
     def _shutdown(sock: socket.socket | None) -> None:
         if sock is not None:
             try:
-                sock.shutdown(socket.SHUT_WR)
+                sock.shutdown(_SHUT_WR)
             except OSError:
                 pass
 
@@ -736,7 +744,7 @@ def stream_socket(family: int, flags: int = 0, fd: int | None = None) -> socket.
     (makefile, context manager, sendfile).  It has every method pen calls on a client or server
     socket, and ssl.SSLContext.wrap_socket takes it; the cast is for the annotations (typeshed
     names the subclass), so nothing here may test isinstance(x, socket.socket)."""
-    return cast(socket.socket, _socket.socket(family, socket.SOCK_STREAM | flags, 0, fd))
+    return cast(socket.socket, _c_socket(family, _STREAM | flags, 0, fd))
 
 
 def connect_error(sock: socket.socket) -> int:
