@@ -400,7 +400,7 @@ def byte_compile(trees: list) -> str:
 
 
 def worker_count(kind: str) -> int:
-    """penha-wN / penhac-wN: N; any other kind: 1."""
+    """penha-wN / penhac-wN / penha-alt-wN: N; any other kind: 1 (haproxy-tN is threads)."""
     _, _, n = kind.partition("-w")
     return (int(n) if kind.startswith(("penha-w", "penhac-w", "penha-alt-w")) and n.isascii()
             and n.isdigit() else 1)
@@ -900,6 +900,10 @@ def main(argv: list[str] | None = None) -> int:
     for b, exe in (("cpen", C_PEN), ("haproxy", HAPROXY), ("penha", str(VENV_PEN))):
         if b in balancers and not Path(exe).exists():
             notes.append(f"{b} skipped: {exe} missing")
+            balancers.remove(b)
+    if not Path(HAPROXY).exists():
+        for b in [b for b in balancers if b.startswith("haproxy-t")]:
+            notes.append(f"{b} skipped: {HAPROXY} missing")
             balancers.remove(b)
     raise_nofile()
     if any(b.startswith("penha") for b in balancers):

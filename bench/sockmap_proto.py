@@ -197,9 +197,8 @@ def serve(port: int, backends: list[int], mode: str) -> None:
         follow: a shutdown() before the redirect queue is empty would cut the stream."""
         if smap is None or p.slots is None:
             return True
-        src, dst = (p.down, p.up) if towards_up else (p.up, p.down)
-        ca, cb = p.slots[2], p.slots[3]
-        redirected = smap.bytes_of(ca if towards_up else cb)
+        dst = p.up if towards_up else p.down
+        redirected = smap.bytes_of(p.slots[2] if towards_up else p.slots[3])    # src's cookie
         return bytes_acked(dst) >= redirected + (p.user_up if towards_up else p.user_down)
 
     def pass_eof(p: Pair, towards_up: bool) -> None:

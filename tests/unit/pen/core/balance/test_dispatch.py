@@ -32,10 +32,10 @@ def test_admit_chooses_and_an_async_connect_counts_pending_then_established() ->
     d.connected(t)
     assert (srv(d, 1).pending, srv(d, 1).c, srv(d, 1).total, d.pending) == (0, 1, 1, 0)
     assert t.connected and t.step == DONE
-    t.owner = owner = object()
+    t.owner = object()                    # the shell's Conn
     assert d.closed(t, NOW + 1) == []
     assert (srv(d, 1).c, d.nconns) == (0, 0)
-    assert t.owner is None and owner is not None     # no cycle with the shell's Conn is left
+    assert t.owner is None                # no cycle with the shell's Conn is left
     assert d.closed(t, NOW + 2) == [] and srv(d, 1).c == 0          # closing twice counts once
 
 
