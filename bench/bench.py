@@ -348,11 +348,11 @@ backend be
   server s2 {b2}
 """)
         return Balancer(kind, [HAPROXY, "-db", "-f", str(cfg)], port)
-    if kind in ("proto-user", "proto-sockmap"):
+    if kind in ("proto-user", "proto-sockmap") or kind.startswith("proto-user-w"):
         # bench/sockmap_proto.py: a minimal forwarder, with or without the kernel forwarding
         return Balancer(kind, [sys.executable, str(HERE / "sockmap_proto.py"), "--mode",
-                               kind.partition("-")[2], str(port),
-                               *(str(p) for p in backends)], port)
+                               kind.split("-")[1], "--workers", str(worker_count(kind)),
+                               str(port), *(str(p) for p in backends)], port)
     if kind == "cpen":
         exe = C_PEN
     elif kind in ("penha", "penha-peer") or kind.startswith(("penha-w", "penhac", "penha-alt")):
@@ -400,9 +400,11 @@ def byte_compile(trees: list) -> str:
 
 
 def worker_count(kind: str) -> int:
-    """penha-wN / penhac-wN / penha-alt-wN: N; any other kind: 1 (haproxy-tN is threads)."""
+    """penha-wN / penhac-wN / penha-alt-wN / proto-user-wN: N; any other kind: 1 (haproxy-tN
+    is threads)."""
     _, _, n = kind.partition("-w")
-    return (int(n) if kind.startswith(("penha-w", "penhac-w", "penha-alt-w")) and n.isascii()
+    return (int(n) if kind.startswith(("penha-w", "penhac-w", "penha-alt-w", "proto-user-w"))
+            and n.isascii()
             and n.isdigit() else 1)
 
 
@@ -637,18 +639,21 @@ def targets(summ: dict, idle: list[dict]) -> list[tuple[str, str, str, str]]:
         row(f"{pre}bulk MiB/s >= 1.5x C pen", ratio("bulk", b, "mib_s"), ">=", 1.5, b)
         for w in ("keepalive", "close", "bulk"):
             row(f"{pre}p99 latency ({w}) <= 1.2x C pen", ratio(w, b, "p99_ms"), "<=", 1.2, b)
-    wkinds = sorted(b for b in measured if worker_count(b) > 1)
+    wkinds = sorted(b for b in measured if worker_count(b) > 1 and not b.startswith("proto-"))
     for b in wkinds:
         row(f"{b}: new conn/s >= 1.1x C pen", ratio("close", b, "req_s"), ">=", 1.1, b)
         row(f"{b}: keep-alive req/s >= 0.9x C pen", ratio("keepalive", b, "req_s"), ">=", 0.9, b)
         row(f"{b}: bulk MiB/s >= 1.5x C pen", ratio("bulk", b, "mib_s"), ">=", 1.5, b)
     if not wkinds:
         rows.append(("--workers 2 targets", "n/a", "-", "penha-w2 not measured"))
-    for b in sorted(b for b in measured if b.startswith("haproxy-t")):
-        # not a target: what a C balancer with as many threads reaches on this machine
-        row(f"reference, {b}: new conn/s >= 1.1x C pen", ratio("close", b, "req_s"), ">=", 1.1, b)
-        row(f"reference, {b}: keep-alive req/s >= 0.9x C pen", ratio("keepalive", b, "req_s"),
-            ">=", 0.9, b)
+    for b in sorted(b for b in measured if b.startswith(("haproxy-t", "proto-user"))):
+        # not targets: what a C balancer with as many threads, or the minimal Python forwarder
+        # (bench/sockmap_proto.py, one process or N), reaches on this machine
+        new, alive = (0.9, 1.0) if b == "proto-user" else (1.1, 0.9)
+        row(f"reference, {b}: new conn/s >= {new}x C pen", ratio("close", b, "req_s"), ">=",
+            new, b)
+        row(f"reference, {b}: keep-alive req/s >= {alive}x C pen",
+            ratio("keepalive", b, "req_s"), ">=", alive, b)
     pi = [i for i in idle if i["balancer"] == "penha"]
     if pi:
         k = pi[0]["kib_per_conn"]
@@ -825,10 +830,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="a ~1-minute smoke run: 1 rep of 3 s, 2,000 idle connections")
     ap.add_argument("--balancers",
-                    default="cpen,haproxy,haproxy-t2,penha,penha-w2,penhac,penhac-w2",
+                    default="cpen,haproxy,haproxy-t2,penha,penha-w2,penhac,penhac-w2,"
+                            "proto-user,proto-user-w2",
                     help="comma list of cpen, haproxy, penha, penha-wN, penhac, penhac-wN "
                          "(compiled: --compiled-tree), penha-alt, penha-alt-wN, penha-peer, "
-                         "haproxy-tN (N threads), proto-user, proto-sockmap "
+                         "haproxy-tN (N threads), proto-user, proto-user-wN, proto-sockmap "
                          "(bench/sockmap_proto.py)")
     ap.add_argument("--compiled-tree", type=Path, default=HERE.parent / "build" / "compiled",
                     help="the tree scripts/compile.sh made, for penhac and penhac-wN "

@@ -2,9 +2,9 @@
 """What letting the kernel forward an established plain TCP connection (BPF sockmap) would buy,
 measured on a minimal forwarder rather than on pen (issue 16 lists it as a lever to measure).
 
-    python3 bench/sockmap_proto.py --mode user|sockmap LISTEN_PORT BACKEND_PORT [BACKEND_PORT ...]
+    python3 bench/sockmap_proto.py --mode user|sockmap [--workers N] LISTEN_PORT BACKEND_PORT ...
 
-Both modes: one process, level-triggered epoll, round robin over the backends on 127.0.0.1, no
+Both modes: one process (user mode: or N, each with its own SO_REUSEPORT listener), level-triggered epoll, round robin over the backends on 127.0.0.1, no
 tracking, tables or limits: the floor of a Python forwarder.
 
 - user: recv_into and send both ways (the calibration forwarder of issue 16).
@@ -178,6 +178,7 @@ def serve(port: int, backends: list[int], mode: str) -> None:
     smap = Sockmap() if mode == "sockmap" else None
     lsock = socket.socket()
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)     # --workers: one each
     lsock.bind(("127.0.0.1", port))
     lsock.listen(4096)
     lsock.setblocking(False)
@@ -310,9 +311,16 @@ def serve(port: int, backends: list[int], mode: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("user", "sockmap"), default="user")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes, each with its own SO_REUSEPORT listener (user mode)")
     ap.add_argument("port", type=int)
     ap.add_argument("backends", type=int, nargs="+")
     a = ap.parse_args()
+    if a.workers > 1 and a.mode != "user":
+        ap.error("--workers needs --mode user")
+    for _ in range(a.workers - 1):
+        if os.fork() == 0:      # the children die with the process group, as pen's workers
+            break
     try:
         serve(a.port, a.backends, a.mode)
     except KeyboardInterrupt:

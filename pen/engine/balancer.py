@@ -29,7 +29,7 @@ from pen.core.formats.httphead import RequestRewriter
 from pen.core.requestlog import ReadLog
 from pen.engine import listener as listeners
 from pen.engine import tls
-from pen.engine.conn import CONNECT_UNDER_WAY, Conn, stream_socket
+from pen.engine.conn import CONNECT_UNDER_WAY, NODELAY, Conn, stream_socket
 from pen.engine.health import HealthChecker
 from pen.engine.logsink import LogSink, open_logsink
 from pen.engine.reactor import EPOLLIN, Reactor
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pen")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING}
 
-_NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 # errors that mean pen (not the server) lacks something: descriptors, memory, local ports
 LOCAL_SHORTAGE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL)
 
@@ -104,6 +103,12 @@ class Balancer:
         self.listen_sock = sock
         self.listen_text = text
         self.listen_port = "" if endpoint.unix else str(listeners.bound_port(sock))
+        if not s.udp and sock.family != socket.AF_UNIX:
+            # Linux copies TCP_NODELAY from the listener into every socket it accepts, which
+            # saves a setsockopt per connection (latency matters more than segment count).
+            # A connection already queued when the option is set (socket activation) keeps
+            # Nagle: a few at start-up, and only their latency
+            sock.setsockopt(*NODELAY)
         if s.udp:
             from pen.engine.udp import UdpBalancer
             self.udp = UdpBalancer(self, sock)
@@ -196,8 +201,7 @@ class Balancer:
         s = self.state.settings
         sock.setblocking(False)
         if isinstance(addr, tuple):
-            host, port = addr[0], addr[1]
-            sock.setsockopt(*_NODELAY)     # always: latency matters more than segment count
+            host, port = addr[0], addr[1]      # TCP_NODELAY came from the listener
         else:
             host, port = "", 0
         self.dispatcher.accepted()

@@ -37,7 +37,7 @@ BUFSIZE = 256 * 1024
 _buffer = bytearray(BUFSIZE)
 _view = memoryview(_buffer)
 _LINGER0 = struct.pack("ii", 1, 0)
-_NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+NODELAY: Final = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 # constants read on every connection, bound once: a compiled module looks a module attribute
 # up by name on each use
 _STREAM: Final = int(socket.SOCK_STREAM)
@@ -144,7 +144,7 @@ class Conn:
             return e.errno or errno.EMFILE
         try:
             if srv.family != _AF_UNIX:
-                up.setsockopt(*_NODELAY)
+                up.setsockopt(*NODELAY)
                 if s.keepalive:
                     up.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 if s.source:

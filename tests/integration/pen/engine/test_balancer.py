@@ -29,6 +29,22 @@ def test_accept_connect_forward_and_half_close() -> None:
     c.close()
 
 
+def test_both_sockets_of_a_connection_have_nodelay() -> None:
+    """Latency over segment count on both sides: the client's socket gets TCP_NODELAY from
+    the listener (Linux copies it on accept, saving a setsockopt per connection), the
+    server's from start_connect."""
+    bal = balancer(clock=FakeClock())
+    echo = EchoBackend(bal.reactor)
+    bal.apply_server_spec(0, echo.spec)
+    c = client(bal)
+    c.sendall(b"ping")
+    Reader(c)
+    conn = drive(bal, lambda: next((x for x in bal.conns if x is not None and x.up), None),
+                 "the connection to the server")
+    nodelay = [s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in (conn.down, conn.up)]
+    assert nodelay == [1, 1]
+
+
 def test_a_closed_connection_is_freed_without_the_cycle_collector() -> None:
     """Once closed, a Conn and its dispatcher Ticket must not refer to each other: that cycle
     left every connection to the collector, whose passes over tens of thousands of objects
