@@ -774,6 +774,8 @@ def markdown(meta: dict, summ: dict, idle: list[dict], runs: list[dict]) -> str:
             c = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", c)
             c = re.sub(r"/tmp/\S+/", "TMP/", c)
             c = re.sub(r"haproxy-\d+\.cfg", "haproxy.cfg", c)
+            c = re.sub(r"(sockmap_proto\.py --mode \w+ --workers \d+)(.*)$",   # bare ports
+                       lambda m: m[1] + re.sub(r"\d+", "PORT", m[2]), c)
             if c not in seen:
                 seen.add(c)
                 L.append(c)
