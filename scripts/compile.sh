@@ -15,6 +15,7 @@ out=$(realpath -m "${1:-$here/build/compiled}")
 modules=(pen/engine/reactor.py pen/engine/conn.py pen/engine/balancer.py
          pen/core/balance/dispatch.py pen/core/balance/store.py pen/core/balance/selection.py pen/core/balance/connslots.py
          pen/core/balance/servers.py pen/core/balance/clients.py pen/core/balance/shared.py
+         pen/core/balance/state.py
          pen/settings.py)
 mypyc="$here/.venv/bin/mypyc"
 if [ ! -x "$mypyc" ]; then

@@ -16,7 +16,7 @@ import os
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Final
 
 from pen.core.addr import parse_listen, parse_server
 from pen.core.balance import connslots, selection
@@ -52,7 +52,7 @@ log = logging.getLogger("pen")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING}
 
 # errors that mean pen (not the server) lacks something: descriptors, memory, local ports
-LOCAL_SHORTAGE = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL)
+LOCAL_SHORTAGE: Final = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL)
 
 
 class Balancer:

@@ -33,13 +33,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pen")
 
-BUFSIZE = 256 * 1024
-_buffer = bytearray(BUFSIZE)
-_view = memoryview(_buffer)
-_LINGER0 = struct.pack("ii", 1, 0)
+# constants read on every connection or request, bound once as Final: a compiled module looks
+# any other module attribute up by name on each use
+BUFSIZE: Final = 256 * 1024
+_buffer: Final = bytearray(BUFSIZE)
+_view: Final = memoryview(_buffer)
+_LINGER0: Final = struct.pack("ii", 1, 0)
 NODELAY: Final = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-# constants read on every connection, bound once: a compiled module looks a module attribute
-# up by name on each use
 _STREAM: Final = int(socket.SOCK_STREAM)
 _NONBLOCK: Final = int(socket.SOCK_NONBLOCK)
 _AF_UNIX: Final = int(socket.AF_UNIX)
@@ -47,8 +47,8 @@ _SHUT_WR: Final = int(socket.SHUT_WR)
 CONNECT_UNDER_WAY: Final = (0, errno.EINPROGRESS, errno.EAGAIN)
 _c_socket: Final = _socket.socket
 
-SHUT_UP = 1
-SHUT_DOWN = 2
+SHUT_UP: Final = 1
+SHUT_DOWN: Final = 2
 
 
 class _Piped(Enum):
@@ -60,8 +60,8 @@ class _Piped(Enum):
 PIPED: Final = _Piped.PIPED
 
 # C pen's connection states, shown by `connection N` (penctl(1)).
-CS_IN_PROGRESS = 1
-CS_CONNECTED = 2
+CS_IN_PROGRESS: Final = 1
+CS_CONNECTED: Final = 2
 
 
 class Conn:

@@ -15,13 +15,14 @@ import itertools
 import logging
 import select
 import time
-from typing import Callable
+from typing import Callable, Final
 
-EPOLLIN = select.EPOLLIN
-EPOLLOUT = select.EPOLLOUT
-EPOLLERR = select.EPOLLERR
-EPOLLHUP = select.EPOLLHUP
-EPOLLRDHUP = select.EPOLLRDHUP
+# Final: a compiled module (scripts/compile.sh) reads these from a C variable, not by name
+EPOLLIN: Final = int(select.EPOLLIN)
+EPOLLOUT: Final = int(select.EPOLLOUT)
+EPOLLERR: Final = int(select.EPOLLERR)
+EPOLLHUP: Final = int(select.EPOLLHUP)
+EPOLLRDHUP: Final = int(select.EPOLLRDHUP)
 
 Handler = Callable[[int], None]
 

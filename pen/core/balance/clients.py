@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Final
 
 from pen.core.balance.servers import NO_SERVER
 
-UNIX_CLIENT = ""   # every unix-socket client shares one slot, as in C pen
+UNIX_CLIENT: Final = ""   # every unix-socket client shares one slot, as in C pen
 
 
 @dataclass(slots=True)

@@ -10,9 +10,12 @@ on close.  Pure: no sockets, no clock.
 """
 from __future__ import annotations
 
+from typing import Final
+
 from pen.core.stats import ConnView
 
-_FREE, _USED = 0, 1
+_FREE: Final = 0
+_USED: Final = 1
 
 
 class SlotTable:

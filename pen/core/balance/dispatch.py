@@ -30,7 +30,7 @@ is the shell's object for the ticket (a Conn, a Flow); the dispatcher never look
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from typing import Final, Iterable
 
 from pen.core.balance import selection
 from pen.core.balance.clients import Client
@@ -39,14 +39,24 @@ from pen.core.balance.state import PenState
 from pen.core.balance.store import PlainStore, Store
 from pen.core.health import HealthState
 
+# Final: a compiled module (scripts/compile.sh) inlines these instead of looking each up by
+# name on every use
 # steps
-CONNECT, WAIT, RETRY, REFUSE, DONE = "connect", "wait", "retry", "refuse", "done"
+CONNECT: Final = "connect"
+WAIT: Final = "wait"
+RETRY: Final = "retry"
+REFUSE: Final = "refuse"
+DONE: Final = "done"
 # phases
-NEW, QUEUED, CONNECTING, CONNECTED, CLOSED = range(5)
+NEW: Final = 0
+QUEUED: Final = 1
+CONNECTING: Final = 2
+CONNECTED: Final = 3
+CLOSED: Final = 4
 
-RETRY_DELAY = 0.1          # seconds: accepts paused and connect retried when pen lacks fds
-CONNECT_SWEEP = 0.05       # seconds between checks for connect timeouts
-DEFAULT_FLOW_IDLE = 60.0   # UDP flows expire after this unless idle_timeout is set
+RETRY_DELAY: Final = 0.1          # seconds: accepts paused and connect retried when pen lacks fds
+CONNECT_SWEEP: Final = 0.05       # seconds between checks for connect timeouts
+DEFAULT_FLOW_IDLE: Final = 60.0   # UDP flows expire after this unless idle_timeout is set
 
 
 class Ticket:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass, field
+from typing import Final
 
 from pen.core.health import CheckSpec, HealthState
 
-NO_SERVER = -3
-EMERGENCY = -1
-ABUSE = -2
-DROP = -4          # the client is denied and there is no abuse server: close it
+# Final: inlined by a compiled module (scripts/compile.sh), not looked up by name on each use
+NO_SERVER: Final = -3
+EMERGENCY: Final = -1
+ABUSE: Final = -2
+DROP: Final = -4          # the client is denied and there is no abuse server: close it
 # `server N` beyond this is refused (C pen allocated gigabytes: docs/compatibility.md)
-MAX_SERVERS = 4096
+MAX_SERVERS: Final = 4096
 
-NEVER = float("-inf")
+NEVER: Final = float("-inf")
 
 
 @dataclass(slots=True)

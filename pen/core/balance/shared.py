@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import socket
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Union
+from typing import TYPE_CHECKING, Callable, Final, Iterator, Protocol, Union
 
 from pen.core.balance.clients import UNIX_CLIENT, Client, ClientTable
 from pen.core.balance.servers import MAX_SERVERS, NEVER, Server
@@ -37,21 +37,40 @@ if TYPE_CHECKING:
 
     Buffer = Union[mmap.mmap, memoryview, bytearray]
 
-MAX_WORKERS = 64
-SERVER_SLOTS = MAX_SERVERS + 2          # the real servers, then emergency and abuse
-C, PENDING, TOTAL, FAILURES, SX, RX = range(6)
-SERVER_FIELDS = 6
-CONNS, WPENDING, ACCEPTED, REFUSED, QUEUED = range(5)
-WORKER_FIELDS = 5
-KEY = 16                                 # an IPv6 address, an IPv4-mapped one, or a digest
-PROBE = 16                               # client-table probe window
-KEY_CACHE = 4096                         # client keys remembered per process
-EMPTY_KEY = bytes(KEY)
-CLIENT_FIELDS = 5                        # server, connects, csx, crx (int64) + last (float)
-CL_SERVER, CL_CONNECTS, CL_CSX, CL_CRX = range(4)
-ENTRY = KEY + 8 * CLIENT_FIELDS          # bytes per client-table entry
-RING = 8192                              # change ring: client entries tracked, for the peers
-GENERATION, CAPACITY = range(2)          # the header: the client table's generation and size
+# Final: a compiled module (scripts/compile.sh) inlines these instead of looking each up by
+# name on every use
+MAX_WORKERS: Final = 64
+SERVER_SLOTS: Final = MAX_SERVERS + 2   # the real servers, then emergency and abuse
+# a server's fields in a worker's row
+C: Final = 0
+PENDING: Final = 1
+TOTAL: Final = 2
+FAILURES: Final = 3
+SX: Final = 4
+RX: Final = 5
+SERVER_FIELDS: Final = 6
+# a worker's fields
+CONNS: Final = 0
+WPENDING: Final = 1
+ACCEPTED: Final = 2
+REFUSED: Final = 3
+QUEUED: Final = 4
+WORKER_FIELDS: Final = 5
+KEY: Final = 16                          # an IPv6 address, an IPv4-mapped one, or a digest
+PROBE: Final = 16                        # client-table probe window
+KEY_CACHE: Final = 4096                  # client keys remembered per process
+EMPTY_KEY: Final = bytes(KEY)
+CLIENT_FIELDS: Final = 5                 # server, connects, csx, crx (int64) + last (float)
+# a client entry's int64 fields
+CL_SERVER: Final = 0
+CL_CONNECTS: Final = 1
+CL_CSX: Final = 2
+CL_CRX: Final = 3
+ENTRY: Final = KEY + 8 * CLIENT_FIELDS   # bytes per client-table entry
+RING: Final = 8192                       # change ring: client entries tracked, for the peers
+# the header: the client table's generation and size
+GENERATION: Final = 0
+CAPACITY: Final = 1
 
 
 class Lock(Protocol):
@@ -87,7 +106,7 @@ def layout_size(workers: int, clients_max: int) -> int:
             + segment_size(client_capacity(clients_max)))
 
 
-_V4_MAPPED = bytes(10) + b"\xff\xff"
+_V4_MAPPED: Final = bytes(10) + b"\xff\xff"
 
 
 def client_key(address: str) -> bytes:
