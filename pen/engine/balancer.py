@@ -52,7 +52,8 @@ log = logging.getLogger("pen")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING}
 
 # errors that mean pen (not the server) lacks something: descriptors, memory, local ports
-LOCAL_SHORTAGE: Final = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL)
+LOCAL_SHORTAGE: Final = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
+                          errno.EADDRNOTAVAIL)
 
 
 class Balancer:
