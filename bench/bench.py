@@ -320,8 +320,9 @@ def make_balancer(kind: str, tmp: Path, backends: list[int], conns: int = 10000,
     """kind: cpen, penha, penha-wN (pen-ha with --workers N), penhac and penhac-wN (the same
     with the hot path compiled by scripts/compile.sh, the tree in $PEN_BENCH_COMPILED_TREE),
     penha-alt and penha-alt-wN (pen-ha from the tree in $PEN_BENCH_ALT_TREE, to compare a change
-    side by side),
-    haproxy, haproxy-tN (HAProxy with N threads: what a C balancer does with N cores here)."""
+    side by side), haproxy, haproxy-tN (HAProxy with N threads: what a C balancer does with N
+    cores here), proto-user, proto-user-wN and proto-sockmap (bench/sockmap_proto.py, the
+    minimal Python forwarder)."""
     port = free_port()
     b1, b2 = (f"127.0.0.1:{p}" for p in backends)
     cport = free_port() if control and not kind.startswith("haproxy") else None
@@ -403,9 +404,8 @@ def worker_count(kind: str) -> int:
     """penha-wN / penhac-wN / penha-alt-wN / proto-user-wN: N; any other kind: 1 (haproxy-tN
     is threads)."""
     _, _, n = kind.partition("-w")
-    return (int(n) if kind.startswith(("penha-w", "penhac-w", "penha-alt-w", "proto-user-w"))
-            and n.isascii()
-            and n.isdigit() else 1)
+    counted = kind.startswith(("penha-w", "penhac-w", "penha-alt-w", "proto-user-w"))
+    return int(n) if counted and n.isascii() and n.isdigit() else 1
 
 
 def workers_supported() -> str | None:

@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-$here/build/compiled}")
 # the modules every connection runs through: the event loop, one connection, the balancer
 # shell, the dispatcher and its store, selection, the connection slots, the server and client
-# records (docs/architecture.md, "The compiled hot path")
+# records, the decision state and the settings (docs/architecture.md, "The compiled hot path")
 modules=(pen/engine/reactor.py pen/engine/conn.py pen/engine/balancer.py
          pen/core/balance/dispatch.py pen/core/balance/store.py pen/core/balance/selection.py pen/core/balance/connslots.py
          pen/core/balance/servers.py pen/core/balance/clients.py pen/core/balance/shared.py

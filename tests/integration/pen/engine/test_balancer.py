@@ -38,7 +38,6 @@ def test_both_sockets_of_a_connection_have_nodelay() -> None:
     bal.apply_server_spec(0, echo.spec)
     c = client(bal)
     c.sendall(b"ping")
-    Reader(c)
     conn = drive(bal, lambda: next((x for x in bal.conns if x is not None and x.up), None),
                  "the connection to the server")
     nodelay = [s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in (conn.down, conn.up)]
